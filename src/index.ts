@@ -1,0 +1,44 @@
+/**
+ * Murmur's public entry point. Everything here runs in browsers and in Node 20 (no DOM needed):
+ * audio maths, tokenizer, model formats, the reference backend and the transcriber.
+ */
+export * from './core/errors.ts';
+
+// Transcription
+export { createTranscriber } from './core/transcriber.ts';
+export type { BackendName, Transcriber, TranscriberOptions, TranscribeOptions, Transcript, TranscriptSegment } from './core/transcriber.ts';
+
+// Audio
+export { parseWav } from './core/audio/wav.ts';
+export type { DecodedAudio } from './core/audio/wav.ts';
+export { resample, downmix } from './core/audio/resample.ts';
+export { toWhisperInput } from './core/audio/prepare.ts';
+export type { WhisperInputOptions } from './core/audio/prepare.ts';
+export { melFilterbank } from './core/audio/filterbank.ts';
+export { logMelSpectrogram, logMelWindow, padOrTrimFrames, SAMPLE_RATE, N_FFT, HOP_LENGTH, CHUNK_LENGTH, N_SAMPLES, N_FRAMES } from './core/audio/mel.ts';
+export type { LogMel, LogMelOptions } from './core/audio/mel.ts';
+
+// Tokenizer
+export { WhisperTokenizer } from './core/tokenizer/tokenizer.ts';
+export type { Task } from './core/tokenizer/tokenizer.ts';
+export { LANGUAGES, LANGUAGE_NAMES, toLanguageCode } from './core/tokenizer/languages.ts';
+
+// Models
+export { loadModel } from './core/formats/load-model.ts';
+export type { LoadModelOptions, ModelSource } from './core/formats/load-model.ts';
+export type { DownloadProgress } from './core/formats/sources.ts';
+export { parseSafetensors } from './core/formats/safetensors.ts';
+export { parseGgml } from './core/formats/ggml.ts';
+export { KNOWN_DIMS, isMultilingual, languageCount } from './core/model/dims.ts';
+export type { WhisperDims } from './core/model/dims.ts';
+export type { WhisperModel, GenerationConfig, ModelFileFormat } from './core/model/model.ts';
+export { weightSlots, mapWeights, huggingFaceName } from './core/model/weights.ts';
+export type { WhisperWeights, WeightTensor, WeightDType } from './core/model/weights.ts';
+export { decodeTensor, encodeTensor } from './core/model/dtype.ts';
+
+// The model definition and the reference backend
+export { encode, createDecoderState, decodeStep, releaseDecoderState } from './core/model/whisper.ts';
+export type { WhisperOps, WhisperBackend } from './core/model/ops.ts';
+export { createReferenceBackend } from './core/reference/backend.ts';
+export { greedyDecode } from './core/decoding/greedy.ts';
+export type { LogitsSource, GreedyOptions, GreedyResult } from './core/decoding/greedy.ts';

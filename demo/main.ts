@@ -48,15 +48,21 @@ async function loadModel(): Promise<void> {
   }
 }
 
-async function decodeAudioFile(file: File): Promise<{ channels: Float32Array[]; sampleRate: number }> {
-  const context = new AudioContext();
-  try {
-    const buffer = await context.decodeAudioData(await file.arrayBuffer());
-    const channels = Array.from({ length: buffer.numberOfChannels }, (_, c) => buffer.getChannelData(c).slice());
-    return { channels, sampleRate: buffer.sampleRate };
-  } finally {
-    await context.close();
-  }
+function isWav(bytes: ArrayBuffer): boolean {
+  const tag = new TextDecoder().decode(new Uint8Array(bytes, 0, Math.min(12, bytes.byteLength)));
+  return /^(RIFF|RIFX|RF64)....WAVE/s.test(tag);
+}
+
+/**
+ * WAV goes to the worker as bytes and is parsed there exactly. Other formats need the browser's
+ * decoder, which only exists on the main thread; decoding at 16 kHz lets it resample too.
+ */
+async function transcribeBytes(bytes: ArrayBuffer, name: string) {
+  if (isWav(bytes)) return engine.transcribeWav(Comlink.transfer(bytes, [bytes]), name);
+  const context = new OfflineAudioContext(1, 1, 16000);
+  const buffer = await context.decodeAudioData(bytes);
+  const channels = Array.from({ length: buffer.numberOfChannels }, (_, c) => buffer.getChannelData(c).slice());
+  return engine.transcribeChannels(Comlink.transfer(channels, channels.map((c) => c.buffer)), buffer.sampleRate);
 }
 
 function formatTime(seconds: number): string {
@@ -70,8 +76,7 @@ async function transcribeFile(file: File): Promise<void> {
   transcribeStatus.textContent = `Transcribing ${file.name}…`;
   const started = performance.now();
   try {
-    const { channels, sampleRate } = await decodeAudioFile(file);
-    const result = await engine.transcribe(Comlink.transfer(channels, channels.map((c) => c.buffer)), sampleRate);
+    const result = await transcribeBytes(await file.arrayBuffer(), file.name);
     for (const segment of result.segments) {
       const item = document.createElement('li');
       const time = document.createElement('span');

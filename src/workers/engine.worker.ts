@@ -6,6 +6,7 @@
 import * as Comlink from 'comlink';
 import { createTranscriber, type Transcriber } from '../core/transcriber.ts';
 import { toWhisperInput } from '../core/audio/prepare.ts';
+import { parseWav } from '../core/audio/wav.ts';
 import type { ModelSource } from '../core/formats/load-model.ts';
 
 export interface EngineProgress {
@@ -14,7 +15,18 @@ export interface EngineProgress {
   total: number | undefined;
 }
 
+export interface EngineTranscript {
+  text: string;
+  segments: { start: number; end: number; text: string }[];
+}
+
 let transcriber: Transcriber | undefined;
+
+async function run(samples: Float32Array): Promise<EngineTranscript> {
+  if (!transcriber) throw new Error('load a model first');
+  const result = await transcriber.transcribe(samples);
+  return { text: result.text, segments: result.segments.map(({ start, end, text }) => ({ start, end, text })) };
+}
 
 const engine = {
   async load(source: ModelSource, onProgress?: (event: EngineProgress) => void): Promise<{ source: string; nVocab: number }> {
@@ -29,12 +41,15 @@ const engine = {
     return { source: created.model.source, nVocab: created.model.dims.nVocab };
   },
 
-  /** `channels` arrive as transferables; the worker downmixes and resamples to 16 kHz. */
-  async transcribe(channels: Float32Array[], sampleRate: number): Promise<{ text: string; segments: { start: number; end: number; text: string }[] }> {
-    if (!transcriber) throw new Error('load a model first');
-    const samples = toWhisperInput(channels, sampleRate);
-    const result = await transcriber.transcribe(samples);
-    return { text: result.text, segments: result.segments.map(({ start, end, text }) => ({ start, end, text })) };
+  /** WAV bytes (transferred): parsed here, exactly, without the browser's resampling. */
+  async transcribeWav(bytes: ArrayBuffer, name: string): Promise<EngineTranscript> {
+    const { channels, sampleRate } = parseWav(bytes, name);
+    return run(toWhisperInput(channels, sampleRate));
+  },
+
+  /** Decoded channels (transferred) from formats only the browser can decode. */
+  async transcribeChannels(channels: Float32Array[], sampleRate: number): Promise<EngineTranscript> {
+    return run(toWhisperInput(channels, sampleRate));
   },
 };
 

@@ -35,6 +35,8 @@ export interface OpenPageOptions {
 export interface BrowserSession {
   readonly origin: string;
   readonly browser: Browser;
+  /** Serve the files under `dir` at `route` (e.g. '/@models/mini/') from the test server. */
+  mount(route: string, dir: string): void;
   /** Opens `path` (e.g. '/test/browser/pages/webgpu-smoke.html') and waits until it has loaded. */
   openPage(path: string, options?: OpenPageOptions): Promise<TestPage>;
   close(): Promise<void>;
@@ -91,6 +93,7 @@ export async function startBrowserSession(): Promise<BrowserSession> {
 
 class Session implements BrowserSession {
   readonly origin: string;
+  readonly mount: (route: string, dir: string) => void;
   private readonly pages = new Set<PageHandle>();
   private closing = false;
 
@@ -99,6 +102,7 @@ class Session implements BrowserSession {
     readonly browser: Browser,
   ) {
     this.origin = server.origin;
+    this.mount = (route, dir) => server.mount(route, dir);
     browser.on('disconnected', () => {
       if (this.closing) return;
       for (const handle of this.pages) handle.record('Chromium exited or crashed');

@@ -1,6 +1,7 @@
 // The Vite dev server the browser tests load their pages from. Pages under test/browser/pages/
 // import /src/**/*.ts directly (Vite compiles them on request), and /@shared/<path> serves the
 // read-only reference data in ../shared/data, so audio and model files come from the same origin.
+// Tests mount more folders (e.g. a generated synthetic model) with `server.mount(route, dir)`.
 import { createReadStream, existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -23,10 +24,13 @@ export const ISOLATION_HEADERS = {
 export interface TestServer {
   /** e.g. http://127.0.0.1:41234 (a loopback origin, so pages are secure contexts). */
   readonly origin: string;
+  /** Serve the files under `dir` at `route` (which starts and ends with '/'), read-only. */
+  mount(route: string, dir: string): void;
   close(): Promise<void>;
 }
 
 export async function startTestServer(): Promise<TestServer> {
+  const mounts = new Map<string, string>([[SHARED_DATA_ROUTE, SHARED_DATA_DIR]]);
   const vite: ViteDevServer = await createServer({
     configFile: false,
     root: REPO_ROOT,
@@ -45,7 +49,7 @@ export async function startTestServer(): Promise<TestServer> {
       watch: null,
       fs: { strict: true, allow: [REPO_ROOT] },
     },
-    plugins: [sharedDataPlugin()],
+    plugins: [mountedFoldersPlugin(mounts)],
   });
   try {
     await vite.listen();
@@ -60,6 +64,10 @@ export async function startTestServer(): Promise<TestServer> {
   }
   return {
     origin: `http://127.0.0.1:${address.port}`,
+    mount(route, dir) {
+      if (!route.startsWith('/@') || !route.endsWith('/')) throw new Error(`mount routes look like /@name/, not ${route}`);
+      mounts.set(route, resolve(dir));
+    },
     close: () => vite.close(),
   };
 }
@@ -73,19 +81,20 @@ const CONTENT_TYPES: Record<string, string> = {
   '.tiktoken': 'text/plain; charset=utf-8',
 };
 
-function sharedDataPlugin(): Plugin {
+function mountedFoldersPlugin(mounts: ReadonlyMap<string, string>): Plugin {
   return {
-    name: 'murmur-shared-data',
+    name: 'murmur-mounted-folders',
     configureServer(server) {
       server.middlewares.use((req, res, next) => {
-        if (!req.url?.startsWith(SHARED_DATA_ROUTE)) return next();
-        serveSharedFile(req, res).catch(next);
+        const route = [...mounts.keys()].find((r) => req.url?.startsWith(r));
+        if (!route) return next();
+        serveMountedFile(req, res, route, mounts.get(route)!).catch(next);
       });
     },
   };
 }
 
-async function serveSharedFile(req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function serveMountedFile(req: IncomingMessage, res: ServerResponse, route: string, root: string): Promise<void> {
   const headers = { ...ISOLATION_HEADERS, 'Cross-Origin-Resource-Policy': 'same-origin', 'Cache-Control': 'no-store' };
   const fail = (status: number, message: string) => {
     res.writeHead(status, { ...headers, 'Content-Type': 'text/plain; charset=utf-8' });
@@ -93,12 +102,12 @@ async function serveSharedFile(req: IncomingMessage, res: ServerResponse): Promi
   };
   if (req.method !== 'GET' && req.method !== 'HEAD') return fail(405, `${req.method} is not supported here`);
 
-  const pathname = decodeURIComponent(new URL(req.url ?? '/', 'http://localhost').pathname).slice(SHARED_DATA_ROUTE.length);
-  const file = resolve(SHARED_DATA_DIR, pathname);
-  if (!file.startsWith(SHARED_DATA_DIR + sep)) return fail(403, `${pathname} is outside the shared data directory`);
-  if (!existsSync(SHARED_DATA_DIR)) return fail(404, `the shared data directory ${SHARED_DATA_DIR} does not exist`);
+  const pathname = decodeURIComponent(new URL(req.url ?? '/', 'http://localhost').pathname).slice(route.length);
+  const file = resolve(root, pathname);
+  if (!file.startsWith(root + sep)) return fail(403, `${pathname} is outside ${root}`);
+  if (!existsSync(root)) return fail(404, `the directory ${root} does not exist`);
   const info = await stat(file).catch(() => undefined);
-  if (!info?.isFile()) return fail(404, `${pathname} is not a file in ${SHARED_DATA_DIR}`);
+  if (!info?.isFile()) return fail(404, `${pathname} is not a file in ${root}`);
 
   const type = CONTENT_TYPES[extname(file)] ?? 'application/octet-stream';
   const range = parseRange(req.headers.range, info.size);

@@ -1,7 +1,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { useBrowserSession } from './harness.ts';
 import { SHARED_DATA_DIR, SHARED_DATA_ROUTE } from './server.ts';
@@ -61,10 +62,15 @@ describe('browser test harness', () => {
     assert.equal(fetched.partialText, 'WAVEfmt ');
   });
 
-  test('/@shared/ refuses paths outside the shared data and names missing files', async () => {
-    const outside = await fetch(`${session().origin}${SHARED_DATA_ROUTE}..%2f..%2fmain%2fpackage.json`);
+  test('a mounted folder serves its files, refuses paths outside it and names missing files', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'murmur-mount-'));
+    writeFileSync(join(dir, 'inside.txt'), 'inside');
+    session().mount('/@mounted/', dir);
+    const inside = await fetch(`${session().origin}/@mounted/inside.txt`);
+    assert.equal(await inside.text(), 'inside');
+    const outside = await fetch(`${session().origin}/@mounted/..%2f..%2fetc%2fpasswd`);
     assert.equal(outside.status, 403);
-    const missing = await fetch(`${session().origin}${SHARED_DATA_ROUTE}audio/no-such-file.wav`);
+    const missing = await fetch(`${session().origin}/@mounted/audio/no-such-file.wav`);
     assert.equal(missing.status, 404);
     assert.match(await missing.text(), /audio\/no-such-file\.wav/);
   });

@@ -9,6 +9,7 @@ import { loadModel } from '../../src/core/formats/load-model.ts';
 import { parseWav } from '../../src/core/audio/wav.ts';
 import { AbortError, AudioError, MurmurError, TokenizerError } from '../../src/core/errors.ts';
 import { cachedSyntheticModel } from '../../scripts/synthetic/generate.ts';
+import { skipWithoutSharedData } from '../shared-data.ts';
 
 const JFK = '../shared/data/audio/jfk.wav';
 const haveJfk = existsSync(JFK);
@@ -64,7 +65,7 @@ test('a multilingual model detects a language, honours a given one, and splits l
   transcriber.dispose();
 });
 
-test('bad audio and cancellation are reported as typed errors', async () => {
+test('bad audio and cancellation are reported as typed errors', { skip: skipWithoutSharedData('whisper-assets/gpt2.tiktoken') }, async () => {
   const { path } = await cachedSyntheticModel({ preset: 'mini', seed: 3, format: 'ggml', dtype: 'f16' });
   const transcriber = await createTranscriber({ model: path });
   await assert.rejects(() => transcriber.transcribe(new Float32Array(0)), AudioError);

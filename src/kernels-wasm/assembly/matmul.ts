@@ -1,0 +1,223 @@
+// AssemblyScript (compiled by scripts/build-wasm.mjs, not by tsc).
+//
+// y[m, n] = epilogue(x[m, k] · Wᵀ + bias), with W pre-packed into panels of PANEL_WIDTH output
+// columns: panel p holds W[p·8 + j, i] at float index p·k·8 + i·8 + j, zero-padded past n. The
+// micro-kernel keeps 4 rows × 8 columns of accumulators in registers, broadcasting one x value per
+// row and loading two vectors of packed weights per step of k.
+//
+// The same source builds twice: with relaxed SIMD, multiply-add is one fused instruction.
+//
+// Every pointer is a byte offset into the imported memory, laid out by the TypeScript wrapper.
+// Optional operands (bias, residual) are 0 when absent. Columns are addressed by pointer offsets
+// and a separate row stride so a caller can later split the work across threads by rows or panels.
+
+const PANEL_WIDTH: i32 = 8;
+const PANEL_BYTES_PER_K: usize = 32;
+const ROW_BLOCK: i32 = 4;
+/** Rows of x processed against every panel before moving on: about 128 KiB, kept in L2. */
+const ROW_CHUNK_BYTES: i32 = 131072;
+
+const FLAG_GELU: i32 = 1;
+
+/** The first byte the wrapper may use: everything below belongs to this module's static data. */
+export function heapBase(): usize {
+  return __heap_base;
+}
+
+export function panelWidth(): i32 {
+  return PANEL_WIDTH;
+}
+
+// @ts-ignore: decorator
+@inline function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    return f32x4.relaxed_madd(a, b, c);
+  } else {
+    return f32x4.add(f32x4.mul(a, b), c);
+  }
+}
+
+/** e^y for y in [-70, 0]: y = n·ln2 + r, e^r by its degree-7 Taylor polynomial (|r| ≤ ln2/2). */
+// @ts-ignore: decorator
+@inline function expNonPositive(y: v128): v128 {
+  const n = f32x4.nearest(f32x4.mul(y, f32x4.splat(1.4426950408889634)));
+  // ln 2 split in two so n·ln2 is exact in its high part (Cody–Waite reduction).
+  let r = f32x4.sub(y, f32x4.mul(n, f32x4.splat(0.693359375)));
+  r = f32x4.add(r, f32x4.mul(n, f32x4.splat(2.12194440054690583e-4)));
+  let p = f32x4.splat(1.0 / 5040.0);
+  p = madd(p, r, f32x4.splat(1.0 / 720.0));
+  p = madd(p, r, f32x4.splat(1.0 / 120.0));
+  p = madd(p, r, f32x4.splat(1.0 / 24.0));
+  p = madd(p, r, f32x4.splat(1.0 / 6.0));
+  p = madd(p, r, f32x4.splat(0.5));
+  p = madd(p, r, f32x4.splat(1.0));
+  p = madd(p, r, f32x4.splat(1.0));
+  const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  return f32x4.mul(p, scale);
+}
+
+/**
+ * Exact GELU, x·Φ(x), written like the reference (src/core/reference/math.ts): through erfc of
+ * |x|/√2 so the left tail is not a cancellation. erfc(z) = t·P(t)·e^{-z²}, t = 1/(1 + p·z)
+ * (Abramowitz & Stegun 7.1.26, absolute error ≤ 1.5e-7). Past |x| = 10 the reference's own limits
+ * apply (x, and 0), which also keeps ±Infinity finite-safe; NaN stays NaN.
+ */
+function gelu(x: v128): v128 {
+  const one = f32x4.splat(1.0);
+  const z = f32x4.min(f32x4.mul(f32x4.abs(x), f32x4.splat(0.7071067811865476)), f32x4.splat(8.0));
+  const t = f32x4.div(one, madd(z, f32x4.splat(0.3275911), one));
+  let poly = f32x4.splat(1.061405429);
+  poly = madd(poly, t, f32x4.splat(-1.453152027));
+  poly = madd(poly, t, f32x4.splat(1.421413741));
+  poly = madd(poly, t, f32x4.splat(-0.284496736));
+  poly = madd(poly, t, f32x4.splat(0.254829592));
+  poly = f32x4.mul(poly, t);
+  const halfErfc = f32x4.mul(f32x4.mul(poly, expNonPositive(f32x4.neg(f32x4.mul(z, z)))), f32x4.splat(0.5));
+  let phi = v128.bitselect(f32x4.sub(one, halfErfc), halfErfc, f32x4.ge(x, f32x4.splat(0.0)));
+  phi = v128.and(phi, f32x4.ge(x, f32x4.splat(-10.0)));
+  const out = f32x4.mul(x, phi);
+  // +Infinity · 1 is fine, but x > 10 must be exactly x (the reference's limit), as must -0.
+  return v128.bitselect(x, out, f32x4.gt(x, f32x4.splat(10.0)));
+}
+
+/** The first `count` (0..4) floats at ptr as a vector; the other lanes are 0. */
+function loadPartial(ptr: usize, count: i32): v128 {
+  let v = f32x4.splat(0.0);
+  if (count > 0) v = f32x4.replace_lane(v, 0, load<f32>(ptr));
+  if (count > 1) v = f32x4.replace_lane(v, 1, load<f32>(ptr, 4));
+  if (count > 2) v = f32x4.replace_lane(v, 2, load<f32>(ptr, 8));
+  if (count > 3) v = f32x4.replace_lane(v, 3, load<f32>(ptr, 12));
+  return v;
+}
+
+function storePartial(ptr: usize, v: v128, count: i32): void {
+  if (count > 0) store<f32>(ptr, f32x4.extract_lane(v, 0));
+  if (count > 1) store<f32>(ptr, f32x4.extract_lane(v, 1), 4);
+  if (count > 2) store<f32>(ptr, f32x4.extract_lane(v, 2), 8);
+  if (count > 3) store<f32>(ptr, f32x4.extract_lane(v, 3), 12);
+}
+
+/**
+ * One row of one panel: add the bias, apply GELU, add the residual, store `cols` (1..8) columns.
+ * `bias` points at the panel's 8 (padded) bias values or is 0.
+ */
+function finish(lo: v128, hi: v128, bias: usize, flags: i32, residual: usize, y: usize, cols: i32): void {
+  if (bias != 0) {
+    lo = f32x4.add(lo, v128.load(bias));
+    hi = f32x4.add(hi, v128.load(bias, 16));
+  }
+  if (flags & FLAG_GELU) {
+    lo = gelu(lo);
+    hi = gelu(hi);
+  }
+  if (cols == PANEL_WIDTH) {
+    if (residual != 0) {
+      lo = f32x4.add(lo, v128.load(residual));
+      hi = f32x4.add(hi, v128.load(residual, 16));
+    }
+    v128.store(y, lo);
+    v128.store(y, hi, 16);
+    return;
+  }
+  const colsLo = min(cols, 4);
+  const colsHi = cols - colsLo;
+  if (residual != 0) {
+    lo = f32x4.add(lo, loadPartial(residual, colsLo));
+    hi = f32x4.add(hi, loadPartial(residual + 16, colsHi));
+  }
+  storePartial(y, lo, colsLo);
+  storePartial(y + 16, hi, colsHi);
+}
+
+/** Four rows × one panel. Row r of x starts at x + r·xStride, of y and residual at + r·yStride. */
+function block4(x: usize, xStride: usize, k: i32, w: usize, bias: usize, flags: i32, residual: usize, y: usize, yStride: usize, cols: i32): void {
+  let c00 = f32x4.splat(0.0), c01 = f32x4.splat(0.0);
+  let c10 = f32x4.splat(0.0), c11 = f32x4.splat(0.0);
+  let c20 = f32x4.splat(0.0), c21 = f32x4.splat(0.0);
+  let c30 = f32x4.splat(0.0), c31 = f32x4.splat(0.0);
+  let x0 = x;
+  const x1 = xStride, x2 = xStride * 2, x3 = xStride * 3;
+  let wp = w;
+  const end = x + (<usize>k << 2);
+  while (x0 < end) {
+    const w0 = v128.load(wp);
+    const w1 = v128.load(wp, 16);
+    let a = v128.load32_splat(x0);
+    c00 = madd(a, w0, c00);
+    c01 = madd(a, w1, c01);
+    a = v128.load32_splat(x0 + x1);
+    c10 = madd(a, w0, c10);
+    c11 = madd(a, w1, c11);
+    a = v128.load32_splat(x0 + x2);
+    c20 = madd(a, w0, c20);
+    c21 = madd(a, w1, c21);
+    a = v128.load32_splat(x0 + x3);
+    c30 = madd(a, w0, c30);
+    c31 = madd(a, w1, c31);
+    x0 += 4;
+    wp += PANEL_BYTES_PER_K;
+  }
+  const r1 = residual != 0 ? residual + yStride : 0;
+  const r2 = residual != 0 ? residual + yStride * 2 : 0;
+  const r3 = residual != 0 ? residual + yStride * 3 : 0;
+  finish(c00, c01, bias, flags, residual, y, cols);
+  finish(c10, c11, bias, flags, r1, y + yStride, cols);
+  finish(c20, c21, bias, flags, r2, y + yStride * 2, cols);
+  finish(c30, c31, bias, flags, r3, y + yStride * 3, cols);
+}
+
+/** One row × one panel, two steps of k at a time so two chains of multiply-adds overlap. */
+function block1(x: usize, k: i32, w: usize, bias: usize, flags: i32, residual: usize, y: usize, cols: i32): void {
+  let c0 = f32x4.splat(0.0), c1 = f32x4.splat(0.0);
+  let d0 = f32x4.splat(0.0), d1 = f32x4.splat(0.0);
+  let xp = x;
+  let wp = w;
+  const pairsEnd = x + (<usize>(k & ~1) << 2);
+  while (xp < pairsEnd) {
+    const a = v128.load32_splat(xp);
+    const b = v128.load32_splat(xp, 4);
+    c0 = madd(a, v128.load(wp), c0);
+    c1 = madd(a, v128.load(wp, 16), c1);
+    d0 = madd(b, v128.load(wp, 32), d0);
+    d1 = madd(b, v128.load(wp, 48), d1);
+    xp += 8;
+    wp += PANEL_BYTES_PER_K * 2;
+  }
+  if (k & 1) {
+    const a = v128.load32_splat(xp);
+    c0 = madd(a, v128.load(wp), c0);
+    c1 = madd(a, v128.load(wp, 16), c1);
+  }
+  finish(f32x4.add(c0, d0), f32x4.add(c1, d1), bias, flags, residual, y, cols);
+}
+
+/**
+ * y = epilogue(x · Wᵀ + bias) for `n` output columns.
+ * x: m rows of k floats, contiguous. packed: ceil(n/8) panels (see the top). bias: ceil(n/8)·8
+ * floats or 0. residual and y: m rows with a stride of `yStride` floats (≥ n). flags: 1 = GELU.
+ */
+export function matmul(x: usize, m: i32, k: i32, packed: usize, n: i32, bias: usize, residual: usize, y: usize, yStride: i32, flags: i32): void {
+  const panels = (n + PANEL_WIDTH - 1) / PANEL_WIDTH;
+  const xStride = <usize>k << 2;
+  const yStrideBytes = <usize>yStride << 2;
+  const panelBytes = <usize>k * PANEL_BYTES_PER_K;
+  const chunk = max(ROW_BLOCK, (ROW_CHUNK_BYTES / max(k * 4, 1)) & ~(ROW_BLOCK - 1));
+  for (let m0 = 0; m0 < m; m0 += chunk) {
+    const m1 = min(m, m0 + chunk);
+    for (let p = 0; p < panels; p++) {
+      const cols = min(PANEL_WIDTH, n - p * PANEL_WIDTH);
+      const w = packed + <usize>p * panelBytes;
+      const b = bias != 0 ? bias + (<usize>p * PANEL_BYTES_PER_K) : 0;
+      const columnOffset = <usize>p * PANEL_BYTES_PER_K;
+      let r = m0;
+      for (; r + ROW_BLOCK <= m1; r += ROW_BLOCK) {
+        const rowOffset = <usize>r * yStrideBytes + columnOffset;
+        block4(x + <usize>r * xStride, xStride, k, w, b, flags, residual != 0 ? residual + rowOffset : 0, y + rowOffset, yStrideBytes, cols);
+      }
+      for (; r < m1; r++) {
+        const rowOffset = <usize>r * yStrideBytes + columnOffset;
+        block1(x + <usize>r * xStride, k, w, b, flags, residual != 0 ? residual + rowOffset : 0, y + rowOffset, cols);
+      }
+    }
+  }
+}

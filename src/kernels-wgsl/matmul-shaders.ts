@@ -1,0 +1,268 @@
+/**
+ * WGSL source for y[M,N] = x[M,K] · Wᵀ + bias, then GELU and a residual add, generated per
+ * variant. W is [N,K] row-major as the weight schema stores it, zero-padded at upload so that
+ * every weight read stays inside the buffer (see WEIGHT_* in matmul.ts): the hot loops read W
+ * without bounds checks, and only x, which arrives unpadded, is guarded.
+ *
+ * Two shapes of kernel:
+ * - tiled, for many rows: a workgroup owns a TILE_M × TILE_N block of y, stages TILE_K-wide
+ *   slices of x and W in workgroup memory, and each invocation accumulates a 4 × 4 block.
+ * - gemv, for a handful of rows (decoder steps): a workgroup owns GEMV_COLUMNS outputs of every
+ *   row; its invocations split K between them and their partial sums are reduced in workgroup
+ *   memory (a tree) or with subgroupAdd.
+ */
+
+export const TILE_M = 64;
+export const TILE_N = 64;
+export const TILE_K = 16;
+/** Each invocation of the tiled kernel computes a BLOCK × BLOCK piece of the output tile. */
+const BLOCK = 4;
+export const GEMV_LANES = 64;
+export const GEMV_COLUMNS = 4;
+/** The gemv kernel keeps rows × GEMV_COLUMNS vec4 accumulators per invocation, so rows stay few. */
+export const GEMV_MAX_ROWS = 8;
+
+export type MatmulWeightDType = 'f32' | 'f16';
+
+export type MatmulVariant =
+  | {
+      kind: 'tiled';
+      /** x read as vec4 (needs K % 4 == 0, so every row starts 16-byte aligned). */
+      vectorX: boolean;
+    }
+  | {
+      kind: 'gemv';
+      /** Exactly M: the row count is compiled into the kernel. */
+      rows: number;
+      reduction: 'workgroup' | 'subgroup';
+      vectorX: boolean;
+    };
+
+/** Everything a shader depends on; equal configs give identical source. */
+export interface MatmulShaderConfig {
+  variant: MatmulVariant;
+  weightDType: MatmulWeightDType;
+  gelu: boolean;
+  residual: boolean;
+}
+
+/** Byte size of the uniform block every variant reads (struct Params below). */
+export const MATMUL_PARAMS_BYTES = 32;
+
+export function matmulShader(config: MatmulShaderConfig): string {
+  return config.variant.kind === 'tiled' ? tiledShader(config) : gemvShader(config, config.variant);
+}
+
+function header(config: MatmulShaderConfig, extraEnable = ''): string {
+  const wElement = config.weightDType === 'f16' ? 'vec4<f16>' : 'vec4<f32>';
+  const xElement = config.variant.vectorX ? 'vec4<f32>' : 'f32';
+  return /* wgsl */ `
+${config.weightDType === 'f16' ? 'enable f16;' : ''}
+${extraEnable}
+
+struct Params {
+  m: u32,
+  n: u32,
+  k: u32,
+  // Length of a padded weight row, in vec4s.
+  wRow4: u32,
+  // Workgroups along x when the grid is folded into two dimensions.
+  groupsX: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<${xElement}>;
+@group(0) @binding(2) var<storage, read> w: array<${wElement}>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+${config.residual ? '@group(0) @binding(5) var<storage, read> residual: array<f32>;' : ''}
+
+// Four consecutive values of row \`row\` of x from column \`k\` (a multiple of 4), zero past the edges.
+fn loadX4(row: u32, k: u32) -> vec4<f32> {
+  if (row >= params.m || k >= params.k) { return vec4<f32>(0.0); }
+${
+  config.variant.vectorX
+    ? '  return x[(row * params.k + k) / 4u];'
+    : `  let base = row * params.k + k;
+  let left = params.k - k;
+  return vec4<f32>(
+    x[base],
+    select(0.0, x[base + 1u], left > 1u),
+    select(0.0, x[base + 2u], left > 2u),
+    select(0.0, x[base + 3u], left > 3u),
+  );`
+}
+}
+
+// Padding makes every (col < padded N, k4 < padded K / 4) valid: no bounds check.
+fn loadW4(col: u32, k4: u32) -> vec4<f32> {
+  return vec4<f32>(w[col * params.wRow4 + k4]);
+}
+${config.gelu ? GELU_WGSL : ''}
+fn finish(sum: f32, row: u32, col: u32) -> f32 {
+  var value = sum + bias[col];
+${config.gelu ? '  value = gelu(value);' : ''}
+${config.residual ? '  value += residual[row * params.n + col];' : ''}
+  return value;
+}
+`;
+}
+
+/**
+ * Exact GELU, x·Φ(x) with Φ(x) = erfc(-x/√2)/2. WGSL has no erf: erfc on z ≥ 0 comes from
+ * Abramowitz & Stegun 7.1.26 (absolute error below 1.5e-7). Taking erfc of |x| and subtracting
+ * only for x ≥ 0 keeps the left tail from cancelling.
+ */
+const GELU_WGSL = /* wgsl */ `
+fn erfcNonNegative(z: f32) -> f32 {
+  let t = 1.0 / (1.0 + 0.3275911 * z);
+  let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+  return poly * exp(-z * z);
+}
+
+fn gelu(v: f32) -> f32 {
+  let tail = 0.5 * v * erfcNonNegative(abs(v) * 0.7071067811865476);
+  return select(v - tail, tail, v < 0.0);
+}
+`;
+
+function tiledShader(config: MatmulShaderConfig): string {
+  const threadsN = TILE_N / BLOCK;
+  const threadsM = TILE_M / BLOCK;
+  const lanesPerRow = TILE_K / 4;
+  // One vec4 of x and one of W per invocation fill both tiles.
+  if (threadsN * threadsM !== TILE_M * lanesPerRow || TILE_M !== TILE_N) throw new Error('tile constants do not fit the load scheme');
+  const rows = Array.from({ length: BLOCK }, (_, i) => i);
+  const components = ['x', 'y', 'z', 'w'];
+  return /* wgsl */ `${header(config)}
+const TILE_M = ${TILE_M}u;
+const TILE_N = ${TILE_N}u;
+const TILE_K = ${TILE_K}u;
+
+// Transposed tiles, [k][m / 4] and [k][n / 4]: one vec4 read gives an invocation's 4 rows (or columns) at one k.
+var<workgroup> xTile: array<vec4<f32>, ${(TILE_K * TILE_M) / 4}>;
+var<workgroup> wTile: array<vec4<f32>, ${(TILE_K * TILE_N) / 4}>;
+
+@compute @workgroup_size(${threadsN}, ${threadsM})
+fn main(
+  @builtin(workgroup_id) group: vec3u,
+  @builtin(local_invocation_id) local: vec3u,
+  @builtin(local_invocation_index) index: u32,
+) {
+  let row0 = group.y * TILE_M;
+  let col0 = group.x * TILE_N;
+  // Loading: invocation \`index\` fetches 4 consecutive k of tile row (and weight row) index / ${lanesPerRow}.
+  let loadRow = index / ${lanesPerRow}u;
+  let loadK4 = index % ${lanesPerRow}u;
+  let slot = loadRow / 4u;
+  let lane = loadRow % 4u;
+
+${rows.map((i) => `  var acc${i} = vec4<f32>(0.0);`).join('\n')}
+
+  let kTiles = (params.k + TILE_K - 1u) / TILE_K;
+  for (var t = 0u; t < kTiles; t++) {
+    let k0 = t * TILE_K;
+    let xv = loadX4(row0 + loadRow, k0 + loadK4 * 4u);
+    let wv = loadW4(col0 + loadRow, k0 / 4u + loadK4);
+${rows
+  .map(
+    (i) => `    xTile[(loadK4 * 4u + ${i}u) * ${threadsM}u + slot][lane] = xv.${components[i]};
+    wTile[(loadK4 * 4u + ${i}u) * ${threadsN}u + slot][lane] = wv.${components[i]};`,
+  )
+  .join('\n')}
+    workgroupBarrier();
+    for (var kk = 0u; kk < TILE_K; kk++) {
+      let a = xTile[kk * ${threadsM}u + local.y];
+      let b = wTile[kk * ${threadsN}u + local.x];
+${rows.map((i) => `      acc${i} = fma(vec4<f32>(a.${components[i]}), b, acc${i});`).join('\n')}
+    }
+    workgroupBarrier();
+  }
+
+  let colBase = col0 + local.x * ${BLOCK}u;
+${rows
+  .map(
+    (i) => `  {
+    let row = row0 + local.y * ${BLOCK}u + ${i}u;
+    if (row < params.m) {
+${rows
+  .map(
+    (j) => `      if (colBase + ${j}u < params.n) { y[row * params.n + colBase + ${j}u] = finish(acc${i}.${components[j]}, row, colBase + ${j}u); }`,
+  )
+  .join('\n')}
+    }
+  }`,
+  )
+  .join('\n')}
+}
+`;
+}
+
+function gemvShader(config: MatmulShaderConfig, variant: Extract<MatmulVariant, { kind: 'gemv' }>): string {
+  const rows = Array.from({ length: variant.rows }, (_, i) => i);
+  const cols = Array.from({ length: GEMV_COLUMNS }, (_, j) => j);
+  const outputs = variant.rows * GEMV_COLUMNS;
+  // Partial sum i belongs to row i / GEMV_COLUMNS, column i % GEMV_COLUMNS.
+  const sums = rows.flatMap((r) => cols.map((c) => ({ r, c, index: r * GEMV_COLUMNS + c })));
+  const subgroups = variant.reduction === 'subgroup';
+
+  const reduction = subgroups
+    ? /* wgsl */ `
+  // Each subgroup's first invocation leaves its subgroup's totals; the others leave zeros, so
+  // the final sum needs no knowledge of how invocations were grouped.
+${sums.map(({ index }) => `  let total${index} = subgroupAdd(s${index});`).join('\n')}
+  let leader = subgroupLane == 0u;
+${sums.map(({ index }) => `  partials[${index}u * LANES + lane] = select(0.0, total${index}, leader);`).join('\n')}
+  workgroupBarrier();
+  if (lane < OUTPUTS) {
+    var sum = 0.0;
+    for (var i = 0u; i < LANES; i++) { sum += partials[lane * LANES + i]; }
+    store(lane, sum, col0);
+  }`
+    : /* wgsl */ `
+${sums.map(({ index }) => `  partials[${index}u * LANES + lane] = s${index};`).join('\n')}
+  workgroupBarrier();
+  for (var stride = LANES / 2u; stride > 0u; stride /= 2u) {
+    if (lane < stride) {
+      for (var i = 0u; i < OUTPUTS; i++) { partials[i * LANES + lane] += partials[i * LANES + lane + stride]; }
+    }
+    workgroupBarrier();
+  }
+  if (lane < OUTPUTS) { store(lane, partials[lane * LANES], col0); }`;
+
+  return /* wgsl */ `${header(config, subgroups ? 'enable subgroups;' : '')}
+const LANES = ${GEMV_LANES}u;
+const COLUMNS = ${GEMV_COLUMNS}u;
+const OUTPUTS = ${outputs}u;
+
+// [output][lane]: one partial sum per invocation for every output of the workgroup.
+var<workgroup> partials: array<f32, ${outputs * GEMV_LANES}>;
+
+fn store(output: u32, sum: f32, col0: u32) {
+  let row = output / COLUMNS;
+  let col = col0 + output % COLUMNS;
+  if (col < params.n) { y[row * params.n + col] = finish(sum, row, col); }
+}
+
+@compute @workgroup_size(${GEMV_LANES})
+fn main(
+  @builtin(workgroup_id) group: vec3u,
+  @builtin(local_invocation_index) lane: u32,
+${subgroups ? '  @builtin(subgroup_invocation_id) subgroupLane: u32,' : ''}
+) {
+  let col0 = (group.y * params.groupsX + group.x) * COLUMNS;
+  // The folded grid may hold a few workgroups past the end; they all leave together (uniformly).
+  if (col0 >= params.n) { return; }
+
+${sums.map(({ index }) => `  var acc${index} = vec4<f32>(0.0);`).join('\n')}
+  let k4Count = (params.k + 3u) / 4u;
+  for (var k4 = lane; k4 < k4Count; k4 += LANES) {
+${cols.map((c) => `    let w${c} = loadW4(col0 + ${c}u, k4);`).join('\n')}
+${rows.map((r) => `    let x${r} = loadX4(${r}u, k4 * 4u);`).join('\n')}
+${sums.map(({ r, c, index }) => `    acc${index} = fma(x${r}, w${c}, acc${index});`).join('\n')}
+  }
+${sums.map(({ index }) => `  let s${index} = dot(acc${index}, vec4<f32>(1.0));`).join('\n')}
+${reduction}
+}
+`;
+}

@@ -34,7 +34,7 @@ async function benchWasm(label: string, options: WasmMatmulOptions): Promise<voi
   const matmul = await createWasmMatmul(options);
   const packed = matmul.packWeights(w, n, k);
   for (const gelu of [false, true]) {
-    const seconds = time(() => matmul.matmul(x, m, packed, { bias, gelu }), 5);
+    const seconds = time(() => matmul.matmul(x, m, packed, { bias, gelu }), 10);
     console.log(`${label} (${matmul.variant}), bias${gelu ? ' + GELU' : ''}: ${(seconds * 1000).toFixed(1)} ms, ${gflops(seconds)} GFLOP/s`);
   }
   packed.release();

@@ -42,6 +42,13 @@ function gpuEnvironment() {
   return env;
 }
 
+// Node 20 has WebAssembly relaxed SIMD behind a V8 flag (later versions ship it; the flag stays
+// harmless while V8 still lists it): enable it so the relaxed-SIMD kernels are tested too.
+function wasmFlags() {
+  const v8 = spawnSync(process.execPath, ['--v8-options'], { encoding: 'utf8' });
+  return v8.status === 0 && v8.stdout.includes('--experimental-wasm-relaxed-simd') ? ['--experimental-wasm-relaxed-simd'] : [];
+}
+
 const files = findTests(join(root, 'test')).filter((f) => filters.length === 0 || filters.some((w) => f.includes(w)));
 if (files.length === 0) {
   console.error(`no test files match ${filters.join(' ')}`);
@@ -69,7 +76,7 @@ if (filters.length === 0) {
 const started = Date.now();
 const result = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...files],
+  [...wasmFlags(), '--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...files],
   { cwd: root, stdio: 'inherit', env },
 );
 console.log(`\n${files.length} test files in ${((Date.now() - started) / 1000).toFixed(1)} s`);

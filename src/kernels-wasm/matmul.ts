@@ -42,6 +42,8 @@ export interface WasmMatmul {
   matmul(x: Float32Array, m: number, packed: PackedWeights, epilogue?: MatmulEpilogue): Float32Array;
   /** Bytes of WebAssembly memory in use (packed weights; activations only during a call). */
   readonly allocatedBytes: number;
+  /** Size of the WebAssembly memory, which grows as needed and never shrinks. */
+  readonly memoryBytes: number;
 }
 
 export interface WasmMatmulOptions {
@@ -111,6 +113,10 @@ class WasmMatmulImpl implements WasmMatmul {
 
   get allocatedBytes(): number {
     return this.heap.allocatedBytes;
+  }
+
+  get memoryBytes(): number {
+    return this.heap.memory.buffer.byteLength;
   }
 
   #paddedColumns(n: number): number {

@@ -73,10 +73,9 @@ function gelu(x: v128): v128 {
   poly = madd(poly, t, f32x4.splat(0.254829592));
   poly = f32x4.mul(poly, t);
   const halfErfc = f32x4.mul(f32x4.mul(poly, expNonPositive(f32x4.neg(f32x4.mul(z, z)))), f32x4.splat(0.5));
-  let phi = v128.bitselect(f32x4.sub(one, halfErfc), halfErfc, f32x4.ge(x, f32x4.splat(0.0)));
-  phi = v128.and(phi, f32x4.ge(x, f32x4.splat(-10.0)));
-  const out = f32x4.mul(x, phi);
-  // +Infinity · 1 is fine, but x > 10 must be exactly x (the reference's limit), as must -0.
+  const phi = v128.bitselect(f32x4.sub(one, halfErfc), halfErfc, f32x4.ge(x, f32x4.splat(0.0)));
+  // Masks test "x > 10" and "x < -10" so NaN, which fails both, keeps x · Φ = NaN.
+  const out = v128.andnot(f32x4.mul(x, phi), f32x4.lt(x, f32x4.splat(-10.0)));
   return v128.bitselect(x, out, f32x4.gt(x, f32x4.splat(10.0)));
 }
 

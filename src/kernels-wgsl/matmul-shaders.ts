@@ -32,18 +32,21 @@ export type MatmulVariant =
     }
   | {
       kind: 'gemv';
-      /** Exactly M: the row count is compiled into the kernel. */
+      /** Rows the kernel is compiled for, at least M (extra rows read as zeros and are not stored). */
       rows: number;
       reduction: 'workgroup' | 'subgroup';
       vectorX: boolean;
     };
 
-/** Everything a shader depends on; equal configs give identical source. */
+/**
+ * Everything a shader depends on; equal configs give identical source. The epilogue (GELU,
+ * residual) is switched by uniforms instead: a branch every invocation takes the same way costs
+ * nothing next to the K loop, and every epilogue sharing one pipeline keeps the number of
+ * shaders to compile at model load (slow in browsers) small.
+ */
 export interface MatmulShaderConfig {
   variant: MatmulVariant;
   weightDType: MatmulWeightDType;
-  gelu: boolean;
-  residual: boolean;
 }
 
 /** Byte size of the uniform block every variant reads (struct Params below). */
@@ -68,6 +71,10 @@ struct Params {
   wRow4: u32,
   // Workgroups along x when the grid is folded into two dimensions.
   groupsX: u32,
+  // 1: apply GELU.
+  gelu: u32,
+  // 1: add the residual last (otherwise binding 5 is a placeholder).
+  addResidual: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -75,7 +82,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read> w: array<${wElement}>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
-${config.residual ? '@group(0) @binding(5) var<storage, read> residual: array<f32>;' : ''}
+@group(0) @binding(5) var<storage, read> residual: array<f32>;
 
 // Four consecutive values of row \`row\` of x from column \`k\` (a multiple of 4), zero past the edges.
 fn loadX4(row: u32, k: u32) -> vec4<f32> {
@@ -98,11 +105,11 @@ ${
 fn loadW4(col: u32, k4: u32) -> vec4<f32> {
   return vec4<f32>(w[col * params.wRow4 + k4]);
 }
-${config.gelu ? GELU_WGSL : ''}
+${GELU_WGSL}
 fn finish(sum: f32, row: u32, col: u32) -> f32 {
   var value = sum + bias[col];
-${config.gelu ? '  value = gelu(value);' : ''}
-${config.residual ? '  value += residual[row * params.n + col];' : ''}
+  if (params.gelu != 0u) { value = gelu(value); }
+  if (params.addResidual != 0u) { value += residual[row * params.n + col]; }
   return value;
 }
 `;
@@ -241,7 +248,7 @@ var<workgroup> partials: array<f32, ${outputs * GEMV_LANES}>;
 fn store(output: u32, sum: f32, col0: u32) {
   let row = output / COLUMNS;
   let col = col0 + output % COLUMNS;
-  if (col < params.n) { y[row * params.n + col] = finish(sum, row, col); }
+  if (row < params.m && col < params.n) { y[row * params.n + col] = finish(sum, row, col); }
 }
 
 @compute @workgroup_size(${GEMV_LANES})

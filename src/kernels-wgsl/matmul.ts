@@ -19,7 +19,7 @@ import {
   type MatmulWeightDType,
 } from './matmul-shaders.ts';
 
-export { GEMV_MAX_ROWS, type MatmulVariant, type MatmulWeightDType } from './matmul-shaders.ts';
+export { GEMV_MAX_ROWS, type MatmulShaderConfig, type MatmulVariant, type MatmulWeightDType } from './matmul-shaders.ts';
 
 /** Weight rows are padded to a multiple of this many values (the tiled kernel's K step, a multiple of 4). */
 export const WEIGHT_K_ALIGNMENT = TILE_K;
@@ -107,7 +107,8 @@ export function uploadLinearWeights(
 /**
  * The kernel for an [m, k] · [n, k]ᵀ product: gemv for up to GEMV_MAX_ROWS rows (with
  * subgroupAdd when the device has subgroups), the tiled kernel otherwise; x is read as vec4
- * whenever its rows are 16-byte aligned.
+ * whenever its rows are 16-byte aligned. Gemv is compiled for exactly m rows: a decoder uses one
+ * or two row counts, and spare rows would cost accumulator registers in a bandwidth-bound loop.
  */
 export function matmulVariant(m: number, _n: number, k: number, features: ReadonlySet<string>): MatmulVariant {
   const vectorX = k % 4 === 0;
@@ -145,12 +146,12 @@ export async function matmul(device: GPUDevice, args: MatmulArgs): Promise<void>
 
   const variant = args.variant ?? matmulVariant(m, n, k, device.features as ReadonlySet<string>);
   checkVariant(device, variant, weights, m, k);
-  const config: MatmulShaderConfig = { variant, weightDType: weights.dtype, gelu: args.gelu ?? false, residual: residual !== undefined };
+  const config: MatmulShaderConfig = { variant, weightDType: weights.dtype };
   const pipeline = await matmulPipeline(device, config);
   const grid = dispatchGrid(device, variant, m, n);
 
   const params = new ArrayBuffer(MATMUL_PARAMS_BYTES);
-  new Uint32Array(params).set([m, n, k, weights.paddedInFeatures / 4, grid[0]]);
+  new Uint32Array(params).set([m, n, k, weights.paddedInFeatures / 4, grid[0], args.gelu ? 1 : 0, residual ? 1 : 0]);
   const uniforms = device.createBuffer({ label: 'matmul params', size: MATMUL_PARAMS_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
   try {
     await submitChecked(device, KERNEL, () => {
@@ -161,8 +162,8 @@ export async function matmul(device: GPUDevice, args: MatmulArgs): Promise<void>
         { binding: 2, resource: { buffer: weights.weight } },
         { binding: 3, resource: { buffer: weights.bias } },
         { binding: 4, resource: { buffer: output, size: byteSize(m * n) } },
+        { binding: 5, resource: residual ? { buffer: residual, size: byteSize(m * n) } : { buffer: placeholderBuffer(device) } },
       ];
-      if (residual) entries.push({ binding: 5, resource: { buffer: residual, size: byteSize(m * n) } });
       const bindGroup = device.createBindGroup({ label: 'matmul', layout: pipeline.getBindGroupLayout(0), entries });
       const encoder = device.createCommandEncoder({ label: 'matmul' });
       const pass = encoder.beginComputePass({ label: 'matmul' });
@@ -212,9 +213,21 @@ async function compile(device: GPUDevice, code: string, label: string): Promise<
   }
 }
 
-function describeConfig({ variant, weightDType, gelu, residual }: MatmulShaderConfig): string {
+/** Bound in place of an absent residual, which the shader then never reads. */
+const placeholders = new WeakMap<GPUDevice, GPUBuffer>();
+
+function placeholderBuffer(device: GPUDevice): GPUBuffer {
+  let buffer = placeholders.get(device);
+  if (!buffer) {
+    buffer = device.createBuffer({ label: 'matmul residual placeholder', size: 4, usage: GPUBufferUsage.STORAGE });
+    placeholders.set(device, buffer);
+  }
+  return buffer;
+}
+
+function describeConfig({ variant, weightDType }: MatmulShaderConfig): string {
   const kind = variant.kind === 'tiled' ? 'tiled' : `gemv×${variant.rows} ${variant.reduction}`;
-  return `matmul ${kind}${variant.vectorX ? ' vec4-x' : ''} ${weightDType}${gelu ? ' +gelu' : ''}${residual ? ' +residual' : ''}`;
+  return `matmul ${kind}${variant.vectorX ? ' vec4-x' : ''} ${weightDType}`;
 }
 
 function checkVariant(device: GPUDevice, variant: MatmulVariant, weights: GpuLinearWeights, m: number, k: number): void {
@@ -223,8 +236,9 @@ function checkVariant(device: GPUDevice, variant: MatmulVariant, weights: GpuLin
     throw new GpuUnavailableError('f16 weights need a device created with the "shader-f16" feature');
   }
   if (variant.kind !== 'gemv') return;
-  if (variant.rows !== m) throw shapeError(`${KERNEL}: a gemv variant for ${variant.rows} rows cannot multiply ${m} rows`);
-  if (m > GEMV_MAX_ROWS) throw shapeError(`${KERNEL}: gemv handles at most ${GEMV_MAX_ROWS} rows, not ${m}`);
+  if (!Number.isInteger(variant.rows) || variant.rows < m || variant.rows > GEMV_MAX_ROWS) {
+    throw shapeError(`${KERNEL}: a gemv variant for ${variant.rows} rows cannot multiply ${m} rows (it takes ${GEMV_MAX_ROWS} at most)`);
+  }
   if (variant.reduction === 'subgroup' && !device.features.has('subgroups')) {
     throw new GpuUnavailableError('the subgroup gemv variant needs a device created with the "subgroups" feature');
   }

@@ -1,0 +1,128 @@
+/**
+ * Whisper's convolutions on WebGPU: kernel 3, padding 1, stride 1 or 2, bias and optional exact
+ * GELU fused, reading the log-mel spectrogram channels-first [nMels, frames] or the previous
+ * convolution's time-major output [frames, channels], always writing time-major
+ * [outFrames, outChannels]. A direct kernel, one invocation per output value; consecutive
+ * invocations take consecutive output channels so the writes coalesce and the input reads are shared.
+ */
+import type { Conv1dOptions } from '../core/model/ops.ts';
+import { readFloat32 } from './device.ts';
+import {
+  cachedPipeline,
+  checkBuffer,
+  checkCount,
+  createStorage,
+  destroyAll,
+  GELU_WGSL,
+  recordDispatch,
+  runRecorded,
+  shapeError,
+  uniformWords,
+  uploadStorage,
+  type GpuRecording,
+} from './wgsl-common.ts';
+
+const KERNEL = 'conv1d';
+const WORKGROUP = 64;
+
+interface ConvShaderConfig {
+  channelsFirst: boolean;
+  gelu: boolean;
+  bias: boolean;
+}
+
+function convShader({ channelsFirst, gelu, bias }: ConvShaderConfig): string {
+  const read = channelsFirst ? 'x[c * params.frames + u32(source)]' : 'x[u32(source) * params.inChannels + c]';
+  return /* wgsl */ `
+struct Params { frames: u32, inChannels: u32, outChannels: u32, outFrames: u32, stride: u32 }
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> weight: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+${bias ? '@group(0) @binding(4) var<storage, read> bias: array<f32>;' : ''}
+${gelu ? GELU_WGSL : ''}
+
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(global_invocation_id) id: vec3u) {
+  let o = id.x;
+  let t = id.y;
+  if (o >= params.outChannels || t >= params.outFrames) { return; }
+  var sum = 0.0;
+  let w = o * params.inChannels * 3u;
+  for (var k = 0u; k < 3u; k++) {
+    let source = i32(t * params.stride + k) - 1;
+    if (source < 0 || source >= i32(params.frames)) { continue; }
+    for (var c = 0u; c < params.inChannels; c++) { sum += ${read} * weight[w + c * 3u + k]; }
+  }
+  ${bias ? 'sum += bias[o];' : ''}
+  ${gelu ? 'sum = gelu(sum);' : ''}
+  y[t * params.outChannels + o] = sum;
+}
+`;
+}
+
+export interface ConvArgs extends Conv1dOptions {
+  /** channels-first [inChannels, frames] or time-major [frames, inChannels], f32. */
+  x: GPUBuffer;
+  frames: number;
+  inChannels: number;
+  outChannels: number;
+  /** [outChannels, inChannels, 3] f32. */
+  weight: GPUBuffer;
+  /** [outChannels] f32. */
+  bias?: GPUBuffer;
+  /** [convOutputFrames(frames, stride), outChannels] f32. */
+  output: GPUBuffer;
+}
+
+export function convOutputFrames(frames: number, stride: 1 | 2): number {
+  return Math.floor((frames - 1) / stride) + 1;
+}
+
+export function recordConv1d(recording: GpuRecording, args: ConvArgs): void {
+  const { frames, inChannels, outChannels, stride } = args;
+  checkCount(KERNEL, 'frames', frames);
+  checkCount(KERNEL, 'inChannels', inChannels);
+  checkCount(KERNEL, 'outChannels', outChannels);
+  if (stride !== 1 && stride !== 2) throw shapeError(`${KERNEL}: stride must be 1 or 2, got ${String(stride)}`);
+  const outFrames = convOutputFrames(frames, stride);
+  checkBuffer(KERNEL, 'x', args.x, frames * inChannels);
+  checkBuffer(KERNEL, 'weight', args.weight, outChannels * inChannels * 3);
+  if (args.bias) checkBuffer(KERNEL, 'bias', args.bias, outChannels);
+  checkBuffer(KERNEL, 'output', args.output, outFrames * outChannels);
+  if (args.output === args.x) throw shapeError(`${KERNEL}: the output buffer is also the input`);
+  const limit = recording.device.limits.maxComputeWorkgroupsPerDimension;
+  const grid: [number, number] = [Math.ceil(outChannels / WORKGROUP), outFrames];
+  if (grid[0] > limit || grid[1] > limit) throw shapeError(`${KERNEL}: ${outFrames} × ${outChannels} outputs exceed the workgroup grid limit ${limit}`);
+
+  const config = { channelsFirst: args.inputLayout === 'channels-first', gelu: args.gelu ?? false, bias: args.bias !== undefined };
+  const label = `conv1d ${args.inputLayout}${config.gelu ? ' +gelu' : ''}`;
+  const params = uniformWords(recording, KERNEL, [frames, inChannels, outChannels, outFrames, stride]);
+  const buffers = [params, args.x, args.weight, args.output, ...(args.bias ? [args.bias] : [])];
+  recordDispatch(recording, label, cachedPipeline(recording.device, label, convShader(config)), buffers, grid);
+}
+
+export interface ConvInput extends Conv1dOptions {
+  x: Float32Array;
+  frames: number;
+  inChannels: number;
+  outChannels: number;
+  weight: Float32Array;
+  bias?: Float32Array;
+}
+
+/** Uploads, runs and reads back one convolution (tests, experiments); the result is [outFrames, outChannels]. */
+export async function runConv1d(device: GPUDevice, input: ConvInput): Promise<Float32Array> {
+  const count = convOutputFrames(input.frames, input.stride) * input.outChannels;
+  const x = uploadStorage(device, 'conv1d x', input.x);
+  const weight = uploadStorage(device, 'conv1d weight', input.weight);
+  const bias = input.bias ? uploadStorage(device, 'conv1d bias', input.bias) : undefined;
+  const output = createStorage(device, 'conv1d output', count);
+  try {
+    await runRecorded(device, KERNEL, (recording) => recordConv1d(recording, { ...input, x, weight, bias, output }));
+    return await readFloat32(device, output, count);
+  } finally {
+    destroyAll([x, weight, bias, output]);
+  }
+}

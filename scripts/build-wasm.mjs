@@ -1,12 +1,21 @@
 #!/usr/bin/env node
-// Compiles the AssemblyScript kernels (src/kernels-wasm/assembly) into WebAssembly, twice per
-// kernel: plain SIMD128 and relaxed SIMD (fused multiply-add). Each binary is written as a TS
-// module exporting its bytes in base64 (src/kernels-wasm/generated/<kernel>-<variant>.wasm.ts), so
-// Node and every bundler load it as ordinary code, with no file URLs or fetch.
+// Compiles the AssemblyScript kernels into ONE WebAssembly module, `kernels`: the entry
+// src/kernels-wasm/assembly/index.ts re-exports every kernel file, because the backend keeps every
+// kernel's weights and activations in one (possibly shared) memory, and two AssemblyScript modules
+// cannot share a memory (their static data would overlap).
 //
-// The generated modules are committed: consumers and the type check need no AssemblyScript step.
-// test/unit/wasm-build.test.ts rebuilds into a temporary directory (`--out DIR`) and fails when the
-// committed files differ from the sources.
+// Four variants: plain SIMD128 and relaxed SIMD (fused multiply-add), each once over an ordinary
+// imported memory and once over an imported *shared* memory for a thread pool (one instance per
+// worker, all over the same memory). The threaded variants declare a maximum of
+// THREADS_MAXIMUM_PAGES; the memory the backend creates, `new WebAssembly.Memory({ initial,
+// maximum, shared: true })`, may declare that maximum or any smaller one (an import's maximum must
+// not exceed the module's).
+//
+// Each binary is written as a TS module exporting its bytes in base64
+// (src/kernels-wasm/generated/kernels-<variant>.wasm.ts), so Node and every bundler load it as
+// ordinary code, with no file URLs or fetch. The generated modules are committed: consumers and
+// the type check need no AssemblyScript step. test/unit/wasm-build.test.ts rebuilds into a
+// temporary directory (`--out DIR`) and fails when the committed files differ from the sources.
 //
 // Usage: node scripts/build-wasm.mjs [--out DIR]
 import asc from 'assemblyscript/asc';
@@ -15,10 +24,20 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const kernels = ['matmul'];
+const source = 'src/kernels-wasm/assembly/index.ts';
+const moduleName = 'kernels';
+/**
+ * 65536 pages = 4 GiB, all that wasm32 can address. A shared memory reserves its maximum up front,
+ * so the backend should ask for less where address space is scarce (32-bit or mobile browsers) and
+ * fall back to smaller maxima when `new WebAssembly.Memory` throws; the module accepts any maximum
+ * up to this one. Keep in step with KERNELS_THREADS_MAXIMUM_PAGES in src/kernels-wasm/ops.ts.
+ */
+const THREADS_MAXIMUM_PAGES = 65536;
 const variants = [
-  { name: 'simd', features: 'simd' },
-  { name: 'relaxed-simd', features: 'simd,relaxed-simd' },
+  { name: 'simd', features: 'simd', shared: false },
+  { name: 'relaxed-simd', features: 'simd,relaxed-simd', shared: false },
+  { name: 'simd-threads', features: 'simd,threads', shared: true },
+  { name: 'relaxed-simd-threads', features: 'simd,relaxed-simd,threads', shared: true },
 ];
 
 function outputDirectory() {
@@ -29,48 +48,47 @@ function outputDirectory() {
   return dir;
 }
 
-/** matmul + relaxed-simd → matmulRelaxedSimdWasm */
-function exportName(kernel, variant) {
-  const words = `${kernel}-${variant}-wasm`.split('-');
+/** kernels + relaxed-simd-threads → kernelsRelaxedSimdThreadsWasm */
+function exportName(variant) {
+  const words = `${moduleName}-${variant}-wasm`.split('-');
   return words.map((w, i) => (i === 0 ? w : w[0].toUpperCase() + w.slice(1))).join('');
 }
 
-async function compile(source, features) {
+function compilerFlags(variant) {
+  const flags = [
+    '--enable', variant.features,
+    '-O3',
+    '--runtime', 'stub',
+    '--noAssert',
+    // The wrapper owns the memory (a SharedArrayBuffer-backed one for the threaded variants).
+    '--importMemory',
+    '--noExportMemory',
+  ];
+  if (variant.shared) flags.push('--sharedMemory', '--maximumMemory', String(THREADS_MAXIMUM_PAGES));
+  return flags;
+}
+
+async function compile(file, variant) {
   let binary;
-  const { error, stderr } = await asc.main(
-    [
-      source,
-      '--enable', features,
-      '-O3',
-      '--runtime', 'stub',
-      '--noAssert',
-      // The wrapper owns the memory (and can later make it a SharedArrayBuffer for threads).
-      '--importMemory',
-      '--noExportMemory',
-      '--outFile', 'kernel.wasm',
-    ],
-    {
-      writeFile(name, contents) {
-        if (name.endsWith('.wasm')) binary = contents;
-      },
+  const flags = compilerFlags(variant);
+  const { error, stderr } = await asc.main([file, ...flags, '--outFile', 'kernel.wasm'], {
+    writeFile(name, contents) {
+      if (name.endsWith('.wasm')) binary = contents;
     },
-  );
-  if (error) throw new Error(`asc failed on ${source} (${features}): ${error.message}\n${stderr.toString()}`);
-  if (!binary) throw new Error(`asc produced no binary for ${source} (${features})`);
-  return binary;
+  });
+  if (error) throw new Error(`asc failed on ${file} (${flags.join(' ')}): ${error.message}\n${stderr.toString()}`);
+  if (!binary) throw new Error(`asc produced no binary for ${file} (${flags.join(' ')})`);
+  return { binary, flags };
 }
 
 const out = outputDirectory();
 mkdirSync(out, { recursive: true });
-for (const kernel of kernels) {
-  const source = `src/kernels-wasm/assembly/${kernel}.ts`;
-  for (const variant of variants) {
-    const binary = await compile(join(root, source), variant.features);
-    const file = join(out, `${kernel}-${variant.name}.wasm.ts`);
-    const text =
-      `// Generated by scripts/build-wasm.mjs from ${source} (--enable ${variant.features}). Do not edit.\n` +
-      `export const ${exportName(kernel, variant.name)} =\n  '${Buffer.from(binary).toString('base64')}';\n`;
-    writeFileSync(file, text);
-    console.log(`${relative(root, file) || file}: ${binary.length} bytes`);
-  }
+for (const variant of variants) {
+  const { binary, flags } = await compile(join(root, source), variant);
+  const file = join(out, `${moduleName}-${variant.name}.wasm.ts`);
+  const text =
+    `// Generated by scripts/build-wasm.mjs from ${source} (${flags.join(' ')}). Do not edit.\n` +
+    `export const ${exportName(variant.name)} =\n  '${Buffer.from(binary).toString('base64')}';\n`;
+  writeFileSync(file, text);
+  console.log(`${relative(root, file) || file}: ${binary.length} bytes`);
 }

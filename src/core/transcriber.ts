@@ -20,13 +20,21 @@ import { loadModel } from './formats/load-model.ts';
 import type { ModelSource, LoadModelOptions } from './formats/load-model.ts';
 import { AbortError, AudioError, MurmurError } from './errors.ts';
 
-export type BackendName = 'reference';
+export type BackendName = 'reference' | 'wasm' | 'webgpu';
 
 export interface TranscriberOptions {
   /** A loaded model, or where to load one from (see loadModel). */
   model: WhisperModel | ModelSource;
-  /** Default 'reference' (plain TypeScript; the only backend so far). */
-  backend?: BackendName;
+  /**
+   * Default 'reference' (plain TypeScript). 'wasm': the WebAssembly SIMD kernels
+   * (src/kernels-wasm), multi-threaded where shared memory is available. 'webgpu': the WGSL
+   * kernels (src/kernels-wgsl). Or a backend instance, which the transcriber uses but does not dispose.
+   */
+  backend?: BackendName | WhisperBackend<any, any>;
+  /** 'webgpu' only: the WebGPU entry point, default navigator.gpu; in Node, `create([])` from the 'webgpu' package. */
+  gpu?: GPU;
+  /** 'wasm' only: kernel threads, the calling thread included (default: every core). */
+  threads?: number;
   /** Download/read progress while loading the model. */
   onProgress?: LoadModelOptions['onProgress'];
   /** Cancels loading the model. */
@@ -81,15 +89,44 @@ function checkAudio(audio: Float32Array): void {
 }
 
 export async function createTranscriber(options: TranscriberOptions): Promise<Transcriber> {
+  if (typeof options.backend === 'object') {
+    const model = isWhisperModel(options.model) ? options.model : await loadModel(options.model, { onProgress: options.onProgress, signal: options.signal });
+    return createTranscriberOn(options.backend, model, { ownsBackend: false });
+  }
   const backendName = options.backend ?? 'reference';
-  if (backendName !== 'reference') throw new MurmurError('BACKEND', `unknown backend ${JSON.stringify(backendName)} (available: "reference")`);
+  if (backendName !== 'reference' && backendName !== 'wasm' && backendName !== 'webgpu') {
+    throw new MurmurError('BACKEND', `unknown backend ${JSON.stringify(backendName)} (available: "reference", "wasm", "webgpu")`);
+  }
+  if (options.gpu !== undefined && backendName !== 'webgpu') throw new MurmurError('BACKEND', `gpu applies to the "webgpu" backend, not ${JSON.stringify(backendName)}`);
+  if (options.threads !== undefined && backendName !== 'wasm') throw new MurmurError('BACKEND', `threads apply to the "wasm" backend, not ${JSON.stringify(backendName)}`);
   const model = isWhisperModel(options.model)
     ? options.model
     : await loadModel(options.model, { onProgress: options.onProgress, signal: options.signal });
+  if (backendName === 'wasm') {
+    // Loaded on demand: the kernels module is only fetched by those who use it.
+    const { createWasmBackend } = await import('../kernels-wasm/backend.ts');
+    const backend = await createWasmBackend(options.threads === undefined ? {} : { threads: options.threads });
+    try {
+      return await createTranscriberOn(backend, model);
+    } catch (error) {
+      backend.dispose();
+      throw error;
+    }
+  }
+  if (backendName === 'webgpu') {
+    const { createWebGpuBackend } = await import('../kernels-wgsl/backend.ts');
+    const backend = await createWebGpuBackend(options.gpu ? { gpu: options.gpu } : {});
+    try {
+      return await createTranscriberOn(backend, model);
+    } catch (error) {
+      backend.dispose();
+      throw error;
+    }
+  }
   return createTranscriberOn(createReferenceBackend(), model);
 }
 
-async function createTranscriberOn<T, W>(backend: WhisperBackend<T, W>, model: WhisperModel): Promise<Transcriber> {
+async function createTranscriberOn<T, W>(backend: WhisperBackend<T, W>, model: WhisperModel, { ownsBackend = true } = {}): Promise<Transcriber> {
   const { ops } = backend;
   let weights: WhisperWeights<W> | undefined = await backend.prepareWeights(model.dims, model.weights);
   const { tokenizer, dims } = model;
@@ -145,7 +182,7 @@ async function createTranscriberOn<T, W>(backend: WhisperBackend<T, W>, model: W
     dispose() {
       if (weights) backend.releaseWeights(weights);
       weights = undefined;
-      backend.dispose();
+      if (ownsBackend) backend.dispose();
     },
   };
 }

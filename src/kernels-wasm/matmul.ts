@@ -4,13 +4,13 @@
  *
  * Weights are packed once (`packWeights`) into the micro-kernel's panels inside the WebAssembly
  * memory and stay there until released; each `matmul` copies its activations in, runs the kernel
- * and copies the result out. The kernel source is src/kernels-wasm/assembly/matmul.ts.
+ * and copies the result out. The kernel source is src/kernels-wasm/assembly/matmul.ts, compiled into
+ * the one kernels module (src/kernels-wasm/kernel-builds.ts).
  */
 import { MurmurError } from '../core/errors.ts';
 import { WasmHeap } from './heap.ts';
 import { loadKernel, type WasmVariant } from './instantiate.ts';
-import { matmulSimdWasm } from './generated/matmul-simd.wasm.ts';
-import { matmulRelaxedSimdWasm } from './generated/matmul-relaxed-simd.wasm.ts';
+import { KERNEL_BUILDS } from './kernel-builds.ts';
 
 export type { WasmVariant } from './instantiate.ts';
 
@@ -67,6 +67,19 @@ function shapeError(problem: string): MurmurError {
 
 function checkCount(value: number, what: string): void {
   if (!Number.isSafeInteger(value) || value < 0) throw shapeError(`${what} must be a non-negative integer, got ${value}`);
+}
+
+/**
+ * W [n, k] into the f32 kernel's panels of `width` columns (ceil(n/width)·width·k floats): panel p,
+ * step i, lane j ← W[p·width + j, i]; lanes past n are zero.
+ */
+export function writePanels(panels: Float32Array, values: Float32Array, n: number, k: number, width: number): void {
+  panels.fill(0);
+  for (let row = 0; row < n; row++) {
+    const panelBase = Math.floor(row / width) * width * k + (row % width);
+    const source = row * k;
+    for (let i = 0; i < k; i++) panels[panelBase + i * width] = values[source + i]!;
+  }
 }
 
 class Packed implements PackedWeights {
@@ -130,13 +143,7 @@ class WasmMatmulImpl implements WasmMatmul {
     const width = this.#panelWidth;
     const offset = this.heap.allocate(this.#paddedColumns(n) * k * 4);
     const panels = this.heap.f32(offset, this.#paddedColumns(n) * k);
-    // Panel p, step i, lane j ← W[p·width + j, i]; lanes past n stay zero.
-    panels.fill(0);
-    for (let row = 0; row < n; row++) {
-      const panelBase = Math.floor(row / width) * width * k + (row % width);
-      const source = row * k;
-      for (let i = 0; i < k; i++) panels[panelBase + i * width] = values[source + i]!;
-    }
+    writePanels(panels, values, n, k, width);
     return new Packed(this, offset, n, k);
   }
 
@@ -179,8 +186,12 @@ class WasmMatmulImpl implements WasmMatmul {
 
 /** Compiles the matrix-product kernel (relaxed SIMD where available) into a memory of its own. */
 export async function createWasmMatmul(options: WasmMatmulOptions = {}): Promise<WasmMatmul> {
-  const { variant, exports, memory, heapBase } = await loadKernel('matmul', { simd: matmulSimdWasm, 'relaxed-simd': matmulRelaxedSimdWasm }, options.relaxed);
-  const heap = new WasmHeap(memory, heapBase);
+  const { variant, exports, memory, heapBase } = await loadKernel('kernels', KERNEL_BUILDS, options.relaxed);
+  return wasmMatmulOver(variant, exports, new WasmHeap(memory, heapBase));
+}
+
+/** A WasmMatmul over an instance of the kernels module that already exists, allocating from its heap. */
+export function wasmMatmulOver(variant: WasmVariant, exports: WebAssembly.Exports, heap: WasmHeap): WasmMatmul {
   const panelWidth = (exports.panelWidth as () => number)();
   return new WasmMatmulImpl(variant, heap, exports.matmul as MatmulExport, panelWidth);
 }

@@ -10,7 +10,12 @@
  * - gemv, for a handful of rows (decoder steps): a workgroup owns GEMV_COLUMNS outputs of every
  *   row; its invocations split K between them and their partial sums are reduced in workgroup
  *   memory (a tree) or with subgroupAdd.
+ * - columns, for a handful of rows and a short K (narrow models' logits: a huge N, K = 64): each
+ *   invocation owns one column of every row and runs the whole K loop itself, with no workgroup
+ *   memory or barriers; split-K would leave most lanes idle when K has few vec4s.
+ * The GELU is wgsl-common's GELU_WGSL, the one every kernel shares.
  */
+import { GELU_WGSL } from './wgsl-common.ts';
 
 export const TILE_M = 64;
 export const TILE_N = 64;
@@ -36,7 +41,16 @@ export type MatmulVariant =
       rows: number;
       reduction: 'workgroup' | 'subgroup';
       vectorX: boolean;
+    }
+  | {
+      kind: 'columns';
+      /** Rows the kernel is compiled for, at least M, at most GEMV_MAX_ROWS. */
+      rows: number;
+      vectorX: boolean;
     };
+
+/** Invocations (and so columns) per workgroup of the columns kernel. */
+export const COLUMNS_PER_GROUP = 64;
 
 /**
  * Everything a shader depends on; equal configs give identical source. The epilogue (GELU,
@@ -53,7 +67,9 @@ export interface MatmulShaderConfig {
 export const MATMUL_PARAMS_BYTES = 32;
 
 export function matmulShader(config: MatmulShaderConfig): string {
-  return config.variant.kind === 'tiled' ? tiledShader(config) : gemvShader(config, config.variant);
+  const { variant } = config;
+  if (variant.kind === 'tiled') return tiledShader(config);
+  return variant.kind === 'gemv' ? gemvShader(config, variant) : columnsShader(config, variant);
 }
 
 function header(config: MatmulShaderConfig, extraEnable = ''): string {
@@ -114,24 +130,6 @@ fn finish(sum: f32, row: u32, col: u32) -> f32 {
 }
 `;
 }
-
-/**
- * Exact GELU, x·Φ(x) with Φ(x) = erfc(-x/√2)/2. WGSL has no erf: erfc on z ≥ 0 comes from
- * Abramowitz & Stegun 7.1.26 (absolute error below 1.5e-7). Taking erfc of |x| and subtracting
- * only for x ≥ 0 keeps the left tail from cancelling.
- */
-const GELU_WGSL = /* wgsl */ `
-fn erfcNonNegative(z: f32) -> f32 {
-  let t = 1.0 / (1.0 + 0.3275911 * z);
-  let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
-  return poly * exp(-z * z);
-}
-
-fn gelu(v: f32) -> f32 {
-  let tail = 0.5 * v * erfcNonNegative(abs(v) * 0.7071067811865476);
-  return select(v - tail, tail, v < 0.0);
-}
-`;
 
 function tiledShader(config: MatmulShaderConfig): string {
   const threadsN = TILE_N / BLOCK;
@@ -270,6 +268,24 @@ ${sums.map(({ r, c, index }) => `    acc${index} = fma(x${r}, w${c}, acc${index}
   }
 ${sums.map(({ index }) => `  let s${index} = dot(acc${index}, vec4<f32>(1.0));`).join('\n')}
 ${reduction}
+}
+`;
+}
+
+function columnsShader(config: MatmulShaderConfig, variant: Extract<MatmulVariant, { kind: 'columns' }>): string {
+  const rows = Array.from({ length: variant.rows }, (_, i) => i);
+  return /* wgsl */ `${header(config)}
+@compute @workgroup_size(${COLUMNS_PER_GROUP})
+fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) lane: u32) {
+  let col = (group.y * params.groupsX + group.x) * ${COLUMNS_PER_GROUP}u + lane;
+  if (col >= params.n) { return; }
+${rows.map((r) => `  var acc${r} = vec4<f32>(0.0);`).join('\n')}
+  let k4Count = (params.k + 3u) / 4u;
+  for (var k4 = 0u; k4 < k4Count; k4++) {
+    let w = loadW4(col, k4);
+${rows.map((r) => `    acc${r} = fma(loadX4(${r}u, k4 * 4u), w, acc${r});`).join('\n')}
+  }
+${rows.map((r) => `  if (${r}u < params.m) { y[${r}u * params.n + col] = finish(dot(acc${r}, vec4<f32>(1.0)), ${r}u, col); }`).join('\n')}
 }
 `;
 }

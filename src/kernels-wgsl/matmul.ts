@@ -2,14 +2,21 @@
  * The linear layer on WebGPU: y[M,N] = x[M,K] · Wᵀ + bias, optionally GELU, optionally + a
  * residual, in one dispatch (shaders in matmul-shaders.ts). Weights are uploaded once, padded so
  * the kernels never bounds-check them; activations are the caller's GPUBuffers, unpadded.
+ *
+ * `recordMatmul` records into a GpuRecording (wgsl-common.ts) like every other kernel, so a whole
+ * encoder pass or decoder step is one submission; `recordLinear` is the one entry the backend
+ * uses, choosing the kernel from the weight's dtype.
  */
 import { MurmurError } from '../core/errors.ts';
 import { f32ToF16 } from '../core/model/dtype.ts';
-import { GpuKernelError, GpuUnavailableError, submitChecked } from './device.ts';
+import { GpuKernelError, GpuUnavailableError } from './device.ts';
+import { recordQuantizedMatmul, type GpuQuantizedLinear } from './matmul-quant.ts';
+import { cachedPipeline, runRecorded, uniformWords, type GpuRecording } from './wgsl-common.ts';
 import {
+  COLUMNS_PER_GROUP,
   GEMV_COLUMNS,
+  GEMV_LANES,
   GEMV_MAX_ROWS,
-  MATMUL_PARAMS_BYTES,
   matmulShader,
   TILE_K,
   TILE_M,
@@ -19,6 +26,7 @@ import {
   type MatmulWeightDType,
 } from './matmul-shaders.ts';
 
+export type { GpuQuantizedLinear } from './matmul-quant.ts';
 export { GEMV_MAX_ROWS, type MatmulShaderConfig, type MatmulVariant, type MatmulWeightDType } from './matmul-shaders.ts';
 
 /** Weight rows are padded to a multiple of this many values (the tiled kernel's K step, a multiple of 4). */
@@ -105,13 +113,16 @@ export function uploadLinearWeights(
 }
 
 /**
- * The kernel for an [m, k] · [n, k]ᵀ product: gemv for up to GEMV_MAX_ROWS rows (with
- * subgroupAdd when the device has subgroups), the tiled kernel otherwise; x is read as vec4
+ * The kernel for an [m, k] · [n, k]ᵀ product: for up to GEMV_MAX_ROWS rows, one invocation per
+ * column when K is short, else split-K gemv (with subgroupAdd when the device has subgroups);
+ * the tiled kernel for more rows; x is read as vec4
  * whenever its rows are 16-byte aligned. Gemv is compiled for exactly m rows: a decoder uses one
  * or two row counts, and spare rows would cost accumulator registers in a bandwidth-bound loop.
  */
 export function matmulVariant(m: number, _n: number, k: number, features: ReadonlySet<string>): MatmulVariant {
   const vectorX = k % 4 === 0;
+  // Split-K needs several vec4s of K per lane to keep its lanes busy; short rows go whole to one invocation.
+  if (m >= 1 && m <= GEMV_MAX_ROWS && k < 4 * GEMV_LANES) return { kind: 'columns', rows: m, vectorX };
   if (m >= 1 && m <= GEMV_MAX_ROWS) {
     return { kind: 'gemv', rows: m, reduction: features.has('subgroups') ? 'subgroup' : 'workgroup', vectorX };
   }
@@ -132,8 +143,14 @@ export interface MatmulArgs {
   variant?: MatmulVariant;
 }
 
-/** output = gelu?(x · Wᵀ + bias) + residual, as one dispatch on one command encoder. */
+/** output = gelu?(x · Wᵀ + bias) + residual, as one dispatch on its own submission (tests, experiments). */
 export async function matmul(device: GPUDevice, args: MatmulArgs): Promise<void> {
+  await runRecorded(device, KERNEL, (recording) => recordMatmul(recording, args));
+}
+
+/** Records output = gelu?(x · Wᵀ + bias) + residual as one dispatch into `recording`. */
+export function recordMatmul(recording: GpuRecording, args: MatmulArgs): void {
+  const { device } = recording;
   const { x, m, weights, output, residual } = args;
   const n = weights.outFeatures;
   const k = weights.inFeatures;
@@ -147,70 +164,71 @@ export async function matmul(device: GPUDevice, args: MatmulArgs): Promise<void>
   const variant = args.variant ?? matmulVariant(m, n, k, device.features as ReadonlySet<string>);
   checkVariant(device, variant, weights, m, k);
   const config: MatmulShaderConfig = { variant, weightDType: weights.dtype };
-  const pipeline = await matmulPipeline(device, config);
+  const pipeline = matmulPipeline(device, config);
   const grid = dispatchGrid(device, variant, m, n);
 
-  const params = new ArrayBuffer(MATMUL_PARAMS_BYTES);
-  new Uint32Array(params).set([m, n, k, weights.paddedInFeatures / 4, grid[0], args.gelu ? 1 : 0, residual ? 1 : 0]);
-  const uniforms = device.createBuffer({ label: 'matmul params', size: MATMUL_PARAMS_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-  try {
-    await submitChecked(device, KERNEL, () => {
-      device.queue.writeBuffer(uniforms, 0, params);
-      const entries: GPUBindGroupEntry[] = [
-        { binding: 0, resource: { buffer: uniforms } },
-        { binding: 1, resource: { buffer: x, size: byteSize(m * k) } },
-        { binding: 2, resource: { buffer: weights.weight } },
-        { binding: 3, resource: { buffer: weights.bias } },
-        { binding: 4, resource: { buffer: output, size: byteSize(m * n) } },
-        { binding: 5, resource: residual ? { buffer: residual, size: byteSize(m * n) } : { buffer: placeholderBuffer(device) } },
-      ];
-      const bindGroup = device.createBindGroup({ label: 'matmul', layout: pipeline.getBindGroupLayout(0), entries });
-      const encoder = device.createCommandEncoder({ label: 'matmul' });
-      const pass = encoder.beginComputePass({ label: 'matmul' });
-      pass.setPipeline(pipeline);
-      pass.setBindGroup(0, bindGroup);
-      pass.dispatchWorkgroups(grid[0], grid[1]);
-      pass.end();
-      device.queue.submit([encoder.finish()]);
-    });
-  } finally {
-    // Work already submitted keeps the buffer alive until it completes.
-    uniforms.destroy();
-  }
+  const uniforms = uniformWords(recording, KERNEL, [m, n, k, weights.paddedInFeatures / 4, grid[0], args.gelu ? 1 : 0, residual ? 1 : 0, 0]);
+  const entries: GPUBindGroupEntry[] = [
+    { binding: 0, resource: { buffer: uniforms } },
+    { binding: 1, resource: { buffer: x, size: byteSize(m * k) } },
+    { binding: 2, resource: { buffer: weights.weight } },
+    { binding: 3, resource: { buffer: weights.bias } },
+    { binding: 4, resource: { buffer: output, size: byteSize(m * n) } },
+    { binding: 5, resource: residual ? { buffer: residual, size: byteSize(m * n) } : { buffer: placeholderBuffer(device) } },
+  ];
+  const label = describeConfig(config);
+  const bindGroup = device.createBindGroup({ label, layout: pipeline.getBindGroupLayout(0), entries });
+  const pass = recording.encoder.beginComputePass({ label });
+  pass.setPipeline(pipeline);
+  pass.setBindGroup(0, bindGroup);
+  pass.dispatchWorkgroups(grid[0], grid[1]);
+  pass.end();
 }
 
-const pipelineCache = new WeakMap<GPUDevice, Map<string, Promise<GPUComputePipeline>>>();
+/** A linear layer's weights on the GPU, whatever their storage type. */
+export type GpuLinear = GpuLinearWeights | GpuQuantizedLinear;
+
+export interface LinearArgs {
+  /** [m, weights.inFeatures] f32. */
+  x: GPUBuffer;
+  m: number;
+  weights: GpuLinear;
+  /** [m, weights.outFeatures] f32; must not be x or residual. */
+  output: GPUBuffer;
+  gelu?: boolean;
+  /** [m, weights.outFeatures] f32, added after the GELU. */
+  residual?: GPUBuffer;
+}
+
+function isFloatLinear(weights: GpuLinear): weights is GpuLinearWeights {
+  return weights.dtype === 'f32' || weights.dtype === 'f16';
+}
+
+/**
+ * Records output = gelu?(x · Wᵀ + bias) + residual with the kernel for the weight's dtype:
+ * f32/f16 on the tiled, gemv or columns kernel (matmulVariant), the ggml block types on the
+ * kernel that widens them in place (matmul-quant.ts).
+ */
+export function recordLinear(recording: GpuRecording, args: LinearArgs): void {
+  const { weights } = args;
+  if (isFloatLinear(weights)) recordMatmul(recording, { ...args, weights });
+  else recordQuantizedMatmul(recording, { ...args, weights });
+}
 
 /** The compiled pipeline for a shader config, compiled once per device and source. */
-export function matmulPipeline(device: GPUDevice, config: MatmulShaderConfig): Promise<GPUComputePipeline> {
-  let cache = pipelineCache.get(device);
-  if (!cache) pipelineCache.set(device, (cache = new Map()));
+export function matmulPipeline(device: GPUDevice, config: MatmulShaderConfig): GPUComputePipeline {
   const code = matmulShader(config);
-  let pipeline = cache.get(code);
-  if (!pipeline) {
-    pipeline = compile(device, code, describeConfig(config));
-    cache.set(code, pipeline);
-    // A failed compile is not cached: the next call reports the error again.
-    pipeline.catch(() => cache.delete(code));
-  }
-  return pipeline;
+  let compiled = compiledSources.get(device);
+  if (!compiled) compiledSources.set(device, (compiled = new Set()));
+  compiled.add(code);
+  return cachedPipeline(device, describeConfig(config), code);
 }
 
-/** How many matmul pipelines this device has compiled (or is compiling). */
+const compiledSources = new WeakMap<GPUDevice, Set<string>>();
+
+/** How many matmul pipelines this device has compiled. */
 export function matmulPipelineCount(device: GPUDevice): number {
-  return pipelineCache.get(device)?.size ?? 0;
-}
-
-async function compile(device: GPUDevice, code: string, label: string): Promise<GPUComputePipeline> {
-  try {
-    return await device.createComputePipelineAsync({
-      label,
-      layout: 'auto',
-      compute: { module: device.createShaderModule({ label, code }), entryPoint: 'main' },
-    });
-  } catch (cause) {
-    throw new GpuKernelError(KERNEL, `compiling the ${label} pipeline failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
-  }
+  return compiledSources.get(device)?.size ?? 0;
 }
 
 /** Bound in place of an absent residual, which the shader then never reads. */
@@ -226,7 +244,7 @@ function placeholderBuffer(device: GPUDevice): GPUBuffer {
 }
 
 function describeConfig({ variant, weightDType }: MatmulShaderConfig): string {
-  const kind = variant.kind === 'tiled' ? 'tiled' : `gemv×${variant.rows} ${variant.reduction}`;
+  const kind = variant.kind === 'tiled' ? 'tiled' : variant.kind === 'gemv' ? `gemv×${variant.rows} ${variant.reduction}` : `columns×${variant.rows}`;
   return `matmul ${kind}${variant.vectorX ? ' vec4-x' : ''} ${weightDType}`;
 }
 
@@ -235,11 +253,11 @@ function checkVariant(device: GPUDevice, variant: MatmulVariant, weights: GpuLin
   if (weights.dtype === 'f16' && !device.features.has('shader-f16')) {
     throw new GpuUnavailableError('f16 weights need a device created with the "shader-f16" feature');
   }
-  if (variant.kind !== 'gemv') return;
+  if (variant.kind === 'tiled') return;
   if (!Number.isInteger(variant.rows) || variant.rows < m || variant.rows > GEMV_MAX_ROWS) {
-    throw shapeError(`${KERNEL}: a gemv variant for ${variant.rows} rows cannot multiply ${m} rows (it takes ${GEMV_MAX_ROWS} at most)`);
+    throw shapeError(`${KERNEL}: a ${variant.kind} variant for ${variant.rows} rows cannot multiply ${m} rows (it takes ${GEMV_MAX_ROWS} at most)`);
   }
-  if (variant.reduction === 'subgroup' && !device.features.has('subgroups')) {
+  if (variant.kind === 'gemv' && variant.reduction === 'subgroup' && !device.features.has('subgroups')) {
     throw new GpuUnavailableError('the subgroup gemv variant needs a device created with the "subgroups" feature');
   }
 }
@@ -254,7 +272,7 @@ function dispatchGrid(device: GPUDevice, variant: MatmulVariant, m: number, n: n
     return grid;
   }
   // Column blocks folded into two dimensions; the kernel skips the few past the end.
-  const blocks = Math.ceil(n / GEMV_COLUMNS);
+  const blocks = Math.ceil(n / (variant.kind === 'gemv' ? GEMV_COLUMNS : COLUMNS_PER_GROUP));
   const x = Math.min(blocks, limit);
   return [x, Math.ceil(blocks / x)];
 }

@@ -76,6 +76,6 @@ test('bad audio and cancellation are reported as typed errors', { skip: skipWith
   controller.abort();
   await assert.rejects(() => transcriber.transcribe(new Float32Array(1600), { signal: controller.signal }), AbortError);
   await assert.rejects(() => transcriber.transcribe(new Float32Array(1600), { language: 'de' }), TokenizerError);
-  await assert.rejects(() => createTranscriber({ model: path, backend: 'webgpu' as 'reference' }), /unknown backend/);
+  await assert.rejects(() => createTranscriber({ model: path, backend: 'cuda' as 'reference' }), /unknown backend/);
   transcriber.dispose();
 });

@@ -5,11 +5,14 @@
 // micro-kernel keeps 4 rows × 8 columns of accumulators in registers, broadcasting one x value per
 // row and loading two vectors of packed weights per step of k.
 //
-// The same source builds twice: with relaxed SIMD, multiply-add is one fused instruction.
+// With relaxed SIMD, multiply-add is one fused instruction (see simd.ts).
 //
 // Every pointer is a byte offset into the imported memory, laid out by the TypeScript wrapper.
 // Optional operands (bias, residual) are 0 when absent. Columns are addressed by pointer offsets
 // and a separate row stride so a caller can later split the work across threads by rows or panels.
+
+import { finish } from './epilogue';
+import { madd } from './simd';
 
 const PANEL_WIDTH: i32 = 8;
 const PANEL_BYTES_PER_K: usize = 32;
@@ -17,115 +20,8 @@ const ROW_BLOCK: i32 = 4;
 /** Rows of x processed against every panel before moving on: about 128 KiB, kept in L2. */
 const ROW_CHUNK_BYTES: i32 = 131072;
 
-const FLAG_GELU: i32 = 1;
-
-/** The first byte the wrapper may use: everything below belongs to this module's static data. */
-export function heapBase(): usize {
-  return __heap_base;
-}
-
 export function panelWidth(): i32 {
   return PANEL_WIDTH;
-}
-
-// @ts-ignore: decorator
-@inline function madd(a: v128, b: v128, c: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) {
-    return f32x4.relaxed_madd(a, b, c);
-  } else {
-    return f32x4.add(f32x4.mul(a, b), c);
-  }
-}
-
-/** e^y for y in [-70, 0]: y = n·ln2 + r, e^r by its degree-7 Taylor polynomial (|r| ≤ ln2/2). */
-// @ts-ignore: decorator
-@inline function expNonPositive(y: v128): v128 {
-  const n = f32x4.nearest(f32x4.mul(y, f32x4.splat(1.4426950408889634)));
-  // ln 2 split in two so n·ln2 is exact in its high part (Cody–Waite reduction).
-  let r = f32x4.sub(y, f32x4.mul(n, f32x4.splat(0.693359375)));
-  r = f32x4.add(r, f32x4.mul(n, f32x4.splat(2.12194440054690583e-4)));
-  let p = f32x4.splat(1.0 / 5040.0);
-  p = madd(p, r, f32x4.splat(1.0 / 720.0));
-  p = madd(p, r, f32x4.splat(1.0 / 120.0));
-  p = madd(p, r, f32x4.splat(1.0 / 24.0));
-  p = madd(p, r, f32x4.splat(1.0 / 6.0));
-  p = madd(p, r, f32x4.splat(0.5));
-  p = madd(p, r, f32x4.splat(1.0));
-  p = madd(p, r, f32x4.splat(1.0));
-  const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
-  return f32x4.mul(p, scale);
-}
-
-/**
- * Exact GELU, x·Φ(x), written like the reference (src/core/reference/math.ts): through erfc of
- * |x|/√2 so the left tail is not a cancellation. erfc(z) = t·P(t)·e^{-z²}, t = 1/(1 + p·z)
- * (Abramowitz & Stegun 7.1.26, absolute error ≤ 1.5e-7). Past |x| = 10 the reference's own limits
- * apply (x, and 0), which also keeps ±Infinity finite-safe; NaN stays NaN.
- */
-function gelu(x: v128): v128 {
-  const one = f32x4.splat(1.0);
-  const z = f32x4.min(f32x4.mul(f32x4.abs(x), f32x4.splat(0.7071067811865476)), f32x4.splat(8.0));
-  const t = f32x4.div(one, madd(z, f32x4.splat(0.3275911), one));
-  let poly = f32x4.splat(1.061405429);
-  poly = madd(poly, t, f32x4.splat(-1.453152027));
-  poly = madd(poly, t, f32x4.splat(1.421413741));
-  poly = madd(poly, t, f32x4.splat(-0.284496736));
-  poly = madd(poly, t, f32x4.splat(0.254829592));
-  poly = f32x4.mul(poly, t);
-  const halfErfc = f32x4.mul(f32x4.mul(poly, expNonPositive(f32x4.neg(f32x4.mul(z, z)))), f32x4.splat(0.5));
-  const phi = v128.bitselect(f32x4.sub(one, halfErfc), halfErfc, f32x4.ge(x, f32x4.splat(0.0)));
-  // Masks test "x > 10" and "x < -10" so NaN, which fails both, keeps x · Φ = NaN.
-  const out = v128.andnot(f32x4.mul(x, phi), f32x4.lt(x, f32x4.splat(-10.0)));
-  return v128.bitselect(x, out, f32x4.gt(x, f32x4.splat(10.0)));
-}
-
-/** The first `count` (0..4) floats at ptr as a vector; the other lanes are 0. */
-function loadPartial(ptr: usize, count: i32): v128 {
-  let v = f32x4.splat(0.0);
-  if (count > 0) v = f32x4.replace_lane(v, 0, load<f32>(ptr));
-  if (count > 1) v = f32x4.replace_lane(v, 1, load<f32>(ptr, 4));
-  if (count > 2) v = f32x4.replace_lane(v, 2, load<f32>(ptr, 8));
-  if (count > 3) v = f32x4.replace_lane(v, 3, load<f32>(ptr, 12));
-  return v;
-}
-
-function storePartial(ptr: usize, v: v128, count: i32): void {
-  if (count > 0) store<f32>(ptr, f32x4.extract_lane(v, 0));
-  if (count > 1) store<f32>(ptr, f32x4.extract_lane(v, 1), 4);
-  if (count > 2) store<f32>(ptr, f32x4.extract_lane(v, 2), 8);
-  if (count > 3) store<f32>(ptr, f32x4.extract_lane(v, 3), 12);
-}
-
-/**
- * One row of one panel: add the bias, apply GELU, add the residual, store `cols` (1..8) columns.
- * `bias` points at the panel's 8 (padded) bias values or is 0.
- */
-function finish(lo: v128, hi: v128, bias: usize, flags: i32, residual: usize, y: usize, cols: i32): void {
-  if (bias != 0) {
-    lo = f32x4.add(lo, v128.load(bias));
-    hi = f32x4.add(hi, v128.load(bias, 16));
-  }
-  if (flags & FLAG_GELU) {
-    lo = gelu(lo);
-    hi = gelu(hi);
-  }
-  if (cols == PANEL_WIDTH) {
-    if (residual != 0) {
-      lo = f32x4.add(lo, v128.load(residual));
-      hi = f32x4.add(hi, v128.load(residual, 16));
-    }
-    v128.store(y, lo);
-    v128.store(y, hi, 16);
-    return;
-  }
-  const colsLo = min(cols, 4);
-  const colsHi = cols - colsLo;
-  if (residual != 0) {
-    lo = f32x4.add(lo, loadPartial(residual, colsLo));
-    hi = f32x4.add(hi, loadPartial(residual + 16, colsHi));
-  }
-  storePartial(y, lo, colsLo);
-  storePartial(y + 16, hi, colsHi);
 }
 
 /** Four rows × one panel. Row r of x starts at x + r·xStride, of y and residual at + r·yStride. */

@@ -1,24 +1,28 @@
 /**
- * Audio in, text out: load a model (or take a loaded one), cut 16 kHz mono audio into 30 s
- * windows, and for each window compute the log-mel spectrogram, encode it and decode greedily.
- *
- * For now windows are a plain split every 30 s, decoded without timestamps, so a word that
- * straddles a boundary may be cut or garbled; seeking by timestamps (as Whisper's transcribe does)
- * comes with the full decoding stack.
+ * Audio in, text out: load a model (or take a loaded one), pick a backend, and transcribe 16 kHz
+ * mono audio of any length with Whisper's long-form loop (src/core/transcribe/longform.ts): 30 s
+ * windows placed by the timestamps the model writes, the full decoding stack in each window
+ * (src/core/decoding), word timestamps on request (src/core/timing). The result has the shape of
+ * OpenAI's transcribe JSON; src/core/export writes it as SRT, WebVTT, TSV, text or JSON.
  */
 import type { WhisperModel } from './model/model.ts';
 import type { WhisperBackend } from './model/ops.ts';
 import type { WhisperWeights } from './model/weights.ts';
 import type { Task } from './tokenizer/tokenizer.ts';
 import { isMultilingual } from './model/dims.ts';
-import { createLogitsSource, encode } from './model/whisper.ts';
 import type { ModelParameters } from './model/whisper.ts';
 import { createReferenceBackend } from './reference/backend.ts';
-import { defaultPrompt, greedyDecode, pickGreedy } from './decoding/greedy.ts';
-import { logMelWindow, N_SAMPLES, SAMPLE_RATE } from './audio/mel.ts';
+import { DEFAULT_TEMPERATURES } from './decoding/index.ts';
 import { loadModel } from './formats/load-model.ts';
 import type { ModelSource, LoadModelOptions } from './formats/load-model.ts';
 import { AbortError, AudioError, MurmurError } from './errors.ts';
+import { transcribeLongForm } from './transcribe/longform.ts';
+import { createModelEngine } from './transcribe/model-engine.ts';
+import { windowLogMel } from './transcribe/window-mel.ts';
+import { HOP_LENGTH, N_FRAMES } from './audio/mel.ts';
+import type { TranscriptionResult, TranscriptionSegment } from './transcribe/result.ts';
+
+export type { TranscriptionResult, TranscriptionSegment, TranscriptionWord } from './transcribe/result.ts';
 
 export type BackendName = 'reference' | 'wasm' | 'webgpu';
 
@@ -42,36 +46,70 @@ export interface TranscriberOptions {
 }
 
 export interface TranscribeOptions {
-  /** Spoken language code or name; multilingual models detect it from the first window when absent. */
+  /** Spoken language code or name; multilingual models detect it from the first 30 s when absent. */
   language?: string;
   task?: Task;
+  /**
+   * Sampling temperature, or the temperatures to fall back through when a window's result looks
+   * wrong (too repetitive, too unlikely). Default [0, 0.2, 0.4, 0.6, 0.8, 1.0], as OpenAI.
+   */
+  temperature?: number | number[];
+  /** Beam search with this many beams at temperature 0 (default: greedy). */
+  beamSize?: number;
+  /** Candidates sampled at temperatures above 0, the best kept (default 1). */
+  bestOf?: number;
+  /** Beam search patience (default 1). */
+  patience?: number;
+  /** Text to condition the first window on: names, spelling, punctuation style. */
+  initialPrompt?: string;
+  /** Feed each window's text to the next one as its prompt (default true). */
+  conditionOnPreviousText?: boolean;
+  /** Word-level timestamps in segment.words (needs the model's alignment heads). */
+  wordTimestamps?: boolean;
+  /**
+   * With word timestamps: skip silences longer than this many seconds around segments whose words
+   * look invented (OpenAI's hallucination_silence_threshold). Default: off.
+   */
+  hallucinationSilenceThreshold?: number;
+  /** Fall back to a higher temperature above this gzip compression ratio (default 2.4; null: never). */
+  compressionRatioThreshold?: number | null;
+  /** Fall back below this average log-probability (default −1; null: never). */
+  logProbThreshold?: number | null;
+  /** A window with a no-speech probability above this (default 0.6) and a low log-probability is skipped as silent. */
+  noSpeechThreshold?: number | null;
+  /** Text only: one segment per 30 s window instead of segments placed by timestamps. */
+  withoutTimestamps?: boolean;
+  /** Only these stretches, in seconds: [start, end, start, end, ...] (OpenAI's clip_timestamps). */
+  clipTimestamps?: number[] | string;
   /** Most tokens decoded per 30 s window; default nTextCtx / 2. */
   maxTokens?: number;
+  /**
+   * Seed of the sampler used at temperatures above 0. Default 0, so the same audio always gives the
+   * same transcript (OpenAI's transcribe draws fresh randomness each run); change it for another draw.
+   */
+  seed?: number;
+  /** Called with each segment as soon as it is final, in order. */
+  onSegment?: (segment: TranscriptionSegment) => void;
   signal?: AbortSignal;
 }
 
-export interface TranscriptSegment {
-  /** Seconds from the start of the audio. */
-  start: number;
-  end: number;
-  text: string;
-  tokens: number[];
-}
+/** Kept for earlier callers: the transcription result and its segments. */
+export type Transcript = TranscriptionResult;
+export type TranscriptSegment = TranscriptionSegment;
 
-export interface Transcript {
-  text: string;
-  /** Text tokens of every window, in order (no prompt, no end-of-text). */
-  tokens: number[];
-  /** Language code: given, detected, or 'en' for English-only models. */
-  language?: string;
-  /** One segment per 30 s window. */
-  segments: TranscriptSegment[];
+export interface LanguageDetection {
+  /** The most likely language code. */
+  language: string;
+  /** Probability of every language the model knows, by code. */
+  probabilities: Record<string, number>;
 }
 
 export interface Transcriber {
   readonly model: WhisperModel;
-  /** `audio`: 16 kHz mono samples. */
-  transcribe(audio: Float32Array, options?: TranscribeOptions): Promise<Transcript>;
+  /** `audio`: 16 kHz mono samples, any length. */
+  transcribe(audio: Float32Array, options?: TranscribeOptions): Promise<TranscriptionResult>;
+  /** The spoken language, from the first 30 s (English-only models: always 'en'). */
+  detectLanguage(audio: Float32Array, options?: { signal?: AbortSignal }): Promise<LanguageDetection>;
   dispose(): void;
 }
 
@@ -136,49 +174,71 @@ async function createTranscriberOn<T, W>(backend: WhisperBackend<T, W>, model: W
     return { dims, weights };
   };
 
-  async function transcribe(audio: Float32Array, options: TranscribeOptions = {}): Promise<Transcript> {
-    const params = parameters();
+  function engineFor(options: TranscribeOptions) {
+    const temperatures = options.temperature === undefined ? [...DEFAULT_TEMPERATURES] : typeof options.temperature === 'number' ? [options.temperature] : [...options.temperature];
+    return createModelEngine(ops, parameters, model, {
+      decoding: {
+        ...(options.task !== undefined ? { task: options.task } : {}),
+        temperatures,
+        seed: options.seed ?? 0,
+        ...(options.beamSize !== undefined ? { beamSize: options.beamSize } : {}),
+        ...(options.bestOf !== undefined ? { bestOf: options.bestOf } : {}),
+        ...(options.patience !== undefined ? { patience: options.patience } : {}),
+        ...(options.maxTokens !== undefined ? { sampleLen: options.maxTokens } : {}),
+        ...(options.withoutTimestamps !== undefined ? { withoutTimestamps: options.withoutTimestamps } : {}),
+        ...(options.compressionRatioThreshold !== undefined ? { compressionRatioThreshold: options.compressionRatioThreshold } : {}),
+        ...(options.logProbThreshold !== undefined ? { logProbThreshold: options.logProbThreshold } : {}),
+        ...(options.noSpeechThreshold !== undefined ? { noSpeechThreshold: options.noSpeechThreshold } : {}),
+      },
+    });
+  }
+
+  async function transcribe(audio: Float32Array, options: TranscribeOptions = {}): Promise<TranscriptionResult> {
+    parameters();
     checkAudio(audio);
-    const { signal, task, maxTokens } = options;
+    const { signal, task } = options;
+    if (signal?.aborted) throw new AbortError('transcription');
     // Checked before any work: English-only models refuse other languages and translation.
     tokenizer.sotSequence({ language: options.language, task });
-    // Kept as a code ('de' for 'german'); undefined until detected from the first window.
-    let language = !isMultilingual(dims) ? 'en' : options.language === undefined ? undefined : tokenizer.languageOf(tokenizer.languageToken(options.language));
-    const segments: TranscriptSegment[] = [];
-
-    for (let start = 0; start < audio.length; start += N_SAMPLES) {
-      if (signal?.aborted) throw new AbortError('transcription');
-      const window = audio.subarray(start, start + N_SAMPLES);
-      const features = encode(ops, params, logMelWindow(window, dims.nMels));
-      const source = createLogitsSource(ops, params, features);
-      try {
-        if (language === undefined) {
-          // Language detection as Whisper does it: the most likely language token right after <|startoftranscript|>.
-          const logits = await source.next([tokenizer.sot]);
-          const languageTokens = new Set(tokenizer.languages.map((code) => tokenizer.languageToken(code)));
-          language = tokenizer.languageOf(pickGreedy(logits, (id) => !languageTokens.has(id)).token);
-        }
-        const prompt = defaultPrompt(tokenizer, { language, task });
-        const result = await greedyDecode(source, model, { prompt, maxTokens, signal });
-        segments.push({
-          start: start / SAMPLE_RATE,
-          end: (start + window.length) / SAMPLE_RATE,
-          text: result.text,
-          tokens: result.tokens,
-        });
-      } finally {
-        source.dispose();
-        ops.release(features);
-      }
+    if (options.wordTimestamps && !(model.generation.alignmentHeads?.length)) {
+      throw new MurmurError('UNSUPPORTED', `word timestamps need the model's alignment heads, and ${model.source} has none`);
     }
+    // Kept as a code ('de' for 'german'); detected from the first window when absent.
+    const language = !isMultilingual(dims) ? 'en' : options.language === undefined ? undefined : tokenizer.languageOf(tokenizer.languageToken(options.language));
+    return transcribeLongForm(audio, engineFor(options), {
+      ...(language !== undefined ? { language } : {}),
+      ...(options.initialPrompt !== undefined ? { initialPrompt: options.initialPrompt } : {}),
+      ...(options.conditionOnPreviousText !== undefined ? { conditionOnPreviousText: options.conditionOnPreviousText } : {}),
+      ...(options.wordTimestamps !== undefined ? { wordTimestamps: options.wordTimestamps } : {}),
+      ...(options.hallucinationSilenceThreshold !== undefined ? { hallucinationSilenceThreshold: options.hallucinationSilenceThreshold } : {}),
+      ...(options.noSpeechThreshold !== undefined ? { noSpeechThreshold: options.noSpeechThreshold } : {}),
+      ...(options.logProbThreshold !== undefined ? { logProbThreshold: options.logProbThreshold } : {}),
+      ...(options.clipTimestamps !== undefined ? { clipTimestamps: options.clipTimestamps } : {}),
+      ...(options.onSegment ? { onSegment: options.onSegment } : {}),
+      ...(signal ? { signal } : {}),
+    });
+  }
 
-    const tokens = segments.flatMap((segment) => segment.tokens);
-    return { text: tokenizer.decode(tokens), tokens, ...(language !== undefined ? { language } : {}), segments };
+  async function detectLanguage(audio: Float32Array, options: { signal?: AbortSignal } = {}): Promise<LanguageDetection> {
+    parameters();
+    checkAudio(audio);
+    if (options.signal?.aborted) throw new AbortError('language detection');
+    if (!isMultilingual(dims)) return { language: 'en', probabilities: { en: 1 } };
+    const window = await engineFor({}).encodeWindow(
+      windowLogMel(audio, 0, { nMels: dims.nMels, ...(model.melFilters ? { filters: model.melFilters } : {}) }),
+      { seek: 0, frames: Math.min(N_FRAMES, Math.floor(audio.length / HOP_LENGTH)) },
+    );
+    try {
+      return await window.detectLanguage(options.signal);
+    } finally {
+      window.dispose();
+    }
   }
 
   return {
     model,
     transcribe,
+    detectLanguage,
     dispose() {
       if (weights) backend.releaseWeights(weights);
       weights = undefined;

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { createTranscriber } from '../../src/core/transcriber.ts';
+import type { TranscriptionResult, TranscriptionSegment } from '../../src/core/transcriber.ts';
 import { loadModel } from '../../src/core/formats/load-model.ts';
 import { parseWav } from '../../src/core/audio/wav.ts';
 import { AbortError, AudioError, MurmurError, TokenizerError } from '../../src/core/errors.ts';
@@ -21,47 +22,100 @@ async function jfkSamples(): Promise<Float32Array> {
   return audio.channels[0]!;
 }
 
-test('transcribes jfk.wav with the mini English model: tokens, matching text, one 11 s segment', { skip: skipWithoutJfk }, async (t) => {
+function assertWellFormed(result: TranscriptionResult, duration: number, maxTokensPerWindow?: number) {
+  let previousEnd = 0;
+  result.segments.forEach((segment, i) => {
+    assert.equal(segment.id, i);
+    assert.ok(segment.start >= previousEnd && segment.end > segment.start && segment.end <= duration, `segment ${i}: ${segment.start}–${segment.end} after ${previousEnd}, audio ${duration} s`);
+    assert.ok(segment.text.trim() !== '' && !segment.text.includes('NaN'));
+    for (const value of [segment.temperature, segment.avg_logprob, segment.compression_ratio, segment.no_speech_prob]) assert.ok(Number.isFinite(value));
+    if (maxTokensPerWindow !== undefined) assert.ok(segment.tokens.length <= maxTokensPerWindow);
+    previousEnd = segment.end;
+  });
+}
+
+test('transcribes jfk.wav with the mini English model: OpenAI-shaped result, timed segments inside the 11 s, deterministic', { skip: skipWithoutJfk }, async (t) => {
   const { path } = await cachedSyntheticModel({ preset: 'mini', seed: 3, format: 'ggml', dtype: 'f16' });
   const transcriber = await createTranscriber({ model: path });
   const audio = await jfkSamples();
   const start = performance.now();
-  const result = await transcriber.transcribe(audio, { maxTokens: 24 });
-  t.diagnostic(`mini transcribe of 11 s: ${(performance.now() - start).toFixed(0)} ms, ${result.tokens.length} tokens: ${JSON.stringify(result.text)}`);
+  const streamed: TranscriptionSegment[] = [];
+  const result = await transcriber.transcribe(audio, { maxTokens: 24, temperature: 0, noSpeechThreshold: null, onSegment: (s) => streamed.push(s) });
+  t.diagnostic(`mini transcribe of 11 s: ${(performance.now() - start).toFixed(0)} ms, ${result.segments.length} segments: ${JSON.stringify(result.text)}`);
   const { tokenizer } = transcriber.model;
-  assert.ok(result.tokens.length > 0 && result.tokens.length <= 24);
-  assert.ok(result.tokens.every((id) => Number.isInteger(id) && id >= 0 && id < tokenizer.eot), 'a special or invalid token was sampled');
-  assert.equal(result.text, tokenizer.decode(result.tokens));
+  assert.deepEqual(Object.keys(result), ['text', 'language', 'segments']);
   assert.equal(result.language, 'en');
-  assert.equal(result.segments.length, 1);
-  assert.deepEqual(result.segments[0], { start: 0, end: 11, text: result.text, tokens: result.tokens });
-  assert.ok(!result.text.includes('NaN'));
+  assert.ok(result.segments.length > 0);
+  assertWellFormed(result, 11, 24);
+  assert.deepEqual(streamed, result.segments);
+  for (const segment of result.segments) {
+    assert.ok(segment.tokens.every((id) => Number.isInteger(id) && id >= 0 && (id < tokenizer.eot || id >= tokenizer.timestampBegin)), 'a control token in a segment');
+    assert.equal(segment.text, tokenizer.decode(segment.tokens));
+  }
+  assert.equal(result.text, tokenizer.decode(result.segments.flatMap((s) => s.tokens)));
   // Same audio, same model: same transcript.
-  assert.deepEqual(await transcriber.transcribe(audio, { maxTokens: 24 }), result);
+  assert.deepEqual(await transcriber.transcribe(audio, { maxTokens: 24, temperature: 0, noSpeechThreshold: null }), result);
+  assert.deepEqual(await transcriber.detectLanguage(audio), { language: 'en', probabilities: { en: 1 } });
   transcriber.dispose();
   await assert.rejects(() => transcriber.transcribe(audio), (e: unknown) => e instanceof MurmurError && /disposed/.test(e.message));
 });
 
-test('a multilingual model detects a language, honours a given one, and splits long audio into 30 s windows', { skip: skipWithoutJfk }, async () => {
+test('a multilingual model detects a language, honours a given one, and without timestamps gives one segment per 30 s window', { skip: skipWithoutJfk }, async () => {
   const { path } = await cachedSyntheticModel({ preset: 'mini-multilingual', seed: 4, format: 'huggingface', dtype: 'f32' });
   const model = await loadModel(path);
   const transcriber = await createTranscriber({ model });
   assert.equal(transcriber.model, model);
   const jfk = await jfkSamples();
 
-  const detected = await transcriber.transcribe(jfk, { maxTokens: 4 });
-  assert.ok(detected.language !== undefined && model.tokenizer.languages.includes(detected.language), `detected ${detected.language}`);
+  const detection = await transcriber.detectLanguage(jfk);
+  assert.ok(model.tokenizer.languages.includes(detection.language), `detected ${detection.language}`);
+  const total = Object.values(detection.probabilities).reduce((a, b) => a + b, 0);
+  assert.ok(Math.abs(total - 1) < 1e-3, `language probabilities sum to ${total}`);
+  assert.equal(Math.max(...Object.values(detection.probabilities)), detection.probabilities[detection.language]);
+  const detected = await transcriber.transcribe(jfk, { maxTokens: 4, temperature: 0 });
+  assert.equal(detected.language, detection.language);
 
   // 70 s: windows 0–30, 30–60, 60–70 s.
   const long = new Float32Array(70 * 16000);
   for (let at = 0; at < long.length; at += jfk.length) long.set(jfk.subarray(0, Math.min(jfk.length, long.length - at)), at);
-  const result = await transcriber.transcribe(long, { language: 'german', task: 'translate', maxTokens: 3 });
+  const result = await transcriber.transcribe(long, { language: 'german', task: 'translate', maxTokens: 3, temperature: 0, withoutTimestamps: true, noSpeechThreshold: null });
   assert.equal(result.language, 'de');
-  assert.deepEqual(result.segments.map((s) => [s.start, s.end]), [[0, 30], [30, 60], [60, 70]]);
-  assert.deepEqual(result.tokens, result.segments.flatMap((s) => s.tokens));
-  assert.equal(result.text, model.tokenizer.decode(result.tokens));
-  for (const segment of result.segments) assert.ok(segment.tokens.length <= 3);
+  assert.deepEqual(result.segments.map((s) => [s.seek, s.start, s.end]), [[0, 0, 30], [3000, 30, 60], [6000, 60, 70]]);
+  assert.equal(result.text, model.tokenizer.decode(result.segments.flatMap((s) => s.tokens)));
+  for (const segment of result.segments) assert.ok(segment.tokens.length <= 3 && segment.tokens.every((id) => id < model.tokenizer.eot));
   await assert.rejects(() => transcriber.transcribe(jfk, { language: 'klingon' }), TokenizerError);
+  transcriber.dispose();
+});
+
+test('word timestamps through the whole stack: words ordered, inside their segments; a model without alignment heads is refused up front', { skip: skipWithoutJfk }, async (t) => {
+  const { path } = await cachedSyntheticModel({ preset: 'mini', seed: 3, format: 'ggml', dtype: 'f16' });
+  const loaded = await loadModel(path);
+  const plain = await createTranscriber({ model: loaded });
+  const audio = await jfkSamples();
+  await assert.rejects(() => plain.transcribe(audio, { wordTimestamps: true }), (e: unknown) => e instanceof MurmurError && /alignment heads/.test(e.message));
+  plain.dispose();
+
+  // The synthetic model has no known heads; any heads of its 2 × 2 decoder make it alignable.
+  const model = { ...loaded, generation: { ...loaded.generation, alignmentHeads: [[1, 0], [1, 1]] as [number, number][] } };
+  const transcriber = await createTranscriber({ model });
+  const result = await transcriber.transcribe(audio, { wordTimestamps: true, maxTokens: 24, temperature: 0, noSpeechThreshold: null });
+  assertWellFormed(result, 11, 24);
+  let previous = 0;
+  let count = 0;
+  for (const segment of result.segments) {
+    assert.ok(Array.isArray(segment.words), `segment ${segment.id} has no words`);
+    for (const word of segment.words!) {
+      assert.deepEqual(Object.keys(word).sort(), ['end', 'probability', 'start', 'word']);
+      assert.ok(word.start >= previous && word.end >= word.start && word.start >= segment.start && word.end <= segment.end, `${JSON.stringify(word)} in ${segment.start}–${segment.end}`);
+      assert.ok(word.probability >= 0 && word.probability <= 1);
+      previous = word.end;
+      count++;
+    }
+  }
+  // Words are dealt out to segments by token count (as OpenAI does), so a word that spans two segments
+  // shifts the rest; with random weights that happens, so the words' text is not compared with the segments'.
+  t.diagnostic(`${count} words: ${result.segments.flatMap((s) => s.words!.map((w) => `${w.word}@${w.start}-${w.end}`)).join(' ')}`);
+  assert.ok(count > 0);
   transcriber.dispose();
 });
 

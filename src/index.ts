@@ -6,7 +6,22 @@ export * from './core/errors.ts';
 
 // Transcription
 export { createTranscriber } from './core/transcriber.ts';
-export type { BackendName, Transcriber, TranscriberOptions, TranscribeOptions, Transcript, TranscriptSegment } from './core/transcriber.ts';
+export type {
+  BackendName,
+  LanguageDetection,
+  Transcriber,
+  TranscriberOptions,
+  TranscribeOptions,
+  Transcript,
+  TranscriptSegment,
+  TranscriptionResult,
+  TranscriptionSegment,
+  TranscriptionWord,
+} from './core/transcriber.ts';
+
+// Exports: subtitles and text
+export { toSrt, toVtt, toTxt, toTsv, toJson, formatTimestamp } from './core/export/index.ts';
+export type { VttOptions } from './core/export/index.ts';
 
 // Audio
 export { parseWav } from './core/audio/wav.ts';
@@ -40,5 +55,11 @@ export { decodeTensor, encodeTensor } from './core/model/dtype.ts';
 export { encode, createDecoderState, decodeStep, releaseDecoderState } from './core/model/whisper.ts';
 export type { WhisperOps, WhisperBackend } from './core/model/ops.ts';
 export { createReferenceBackend } from './core/reference/backend.ts';
+export { createWasmBackend } from './kernels-wasm/backend.ts';
+export { createWebGpuBackend } from './kernels-wgsl/backend.ts';
+
+// Decoding: the window decoder every backend shares
 export { greedyDecode } from './core/decoding/greedy.ts';
 export type { LogitsSource, GreedyOptions, GreedyResult } from './core/decoding/greedy.ts';
+export { createDecoderSession, decodeWindow, decodeWithFallback, detectLanguage, compressionRatio } from './core/decoding/index.ts';
+export type { DecoderSession, BatchDecoder, DecodingOptions, DecodingResult, FallbackOptions } from './core/decoding/index.ts';

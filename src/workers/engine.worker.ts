@@ -34,7 +34,7 @@ const engine = {
     transcriber = undefined;
     const created = await createTranscriber({
       model: source,
-      backend: 'reference',
+      backend: 'wasm',
       onProgress: onProgress ? (e) => onProgress({ file: e.file, loaded: e.loaded, total: e.total }) : undefined,
     });
     transcriber = created;

@@ -5,7 +5,11 @@
 export * from './core/errors.ts';
 
 // Transcription
-export { createTranscriber } from './core/transcriber.ts';
+// createTranscriber runs the engine in a module worker in browsers (in-process in Node): see
+// src/client/transcriber.ts. The in-process transcriber is createLocalTranscriber.
+export { createTranscriber } from './client/transcriber.ts';
+export type { CreateTranscriberOptions, MurmurTranscriber, AudioInput, ProgressEvent, TranscriberBackend, TranscriberModelInfo } from './client/transcriber.ts';
+export { createTranscriber as createLocalTranscriber } from './core/transcriber.ts';
 export type {
   BackendName,
   LanguageDetection,

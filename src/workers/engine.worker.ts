@@ -1,14 +1,20 @@
 /**
- * The worker that hosts the engine: model I/O, audio preparation and inference all run here,
- * so the page's main thread never does more than post messages. The main thread talks to it
- * through comlink (see demo/main.ts; the public worker client arrives with the runtime issue).
+ * The module worker that hosts the engine: model I/O, audio preparation and inference all run
+ * here, so the page's main thread only posts messages. src/client/transcriber.ts spawns it and
+ * talks to the EngineHost (engine-host.ts) through comlink; errors keep their class on the way
+ * back (error-transfer.ts).
+ *
+ * `load`, `transcribeWav` and `transcribeChannels` are the demo's older calls (demo/main.ts),
+ * kept working on the same engine until the demo moves to the public client.
  */
 import * as Comlink from 'comlink';
-import { createTranscriber, type Transcriber } from '../core/transcriber.ts';
-import { toWhisperInput } from '../core/audio/prepare.ts';
-import { parseWav } from '../core/audio/wav.ts';
+import { createEngineHost, type EngineHost, type EngineProgressEvent } from './engine-host.ts';
+import { registerErrorTransfer } from './error-transfer.ts';
 import type { ModelSource } from '../core/formats/load-model.ts';
 
+registerErrorTransfer();
+
+/** The demo's progress event: one model file's download. */
 export interface EngineProgress {
   file: string;
   loaded: number;
@@ -20,36 +26,41 @@ export interface EngineTranscript {
   segments: { start: number; end: number; text: string }[];
 }
 
-let transcriber: Transcriber | undefined;
+let host: EngineHost = createEngineHost();
+let demoRequests = 0;
 
-async function run(samples: Float32Array): Promise<EngineTranscript> {
-  if (!transcriber) throw new Error('load a model first');
-  const result = await transcriber.transcribe(samples);
+async function demoTranscript(audio: Parameters<EngineHost['transcribe']>[0]['audio']): Promise<EngineTranscript> {
+  const result = await host.transcribe({ id: -++demoRequests, audio });
   return { text: result.text, segments: result.segments.map(({ start, end, text }) => ({ start, end, text })) };
 }
 
 const engine = {
+  init: (...args: Parameters<EngineHost['init']>) => host.init(...args),
+  transcribe: (...args: Parameters<EngineHost['transcribe']>) => host.transcribe(...args),
+  detectLanguage: (...args: Parameters<EngineHost['detectLanguage']>) => host.detectLanguage(...args),
+  abort: (id: number) => host.abort(id),
+  dispose: () => host.dispose(),
+
   async load(source: ModelSource, onProgress?: (event: EngineProgress) => void): Promise<{ source: string; nVocab: number }> {
-    await transcriber?.dispose();
-    transcriber = undefined;
-    const created = await createTranscriber({
-      model: source,
-      backend: 'wasm',
-      onProgress: onProgress ? (e) => onProgress({ file: e.file, loaded: e.loaded, total: e.total }) : undefined,
-    });
-    transcriber = created;
-    return { source: created.model.source, nVocab: created.model.dims.nVocab };
+    await host.dispose();
+    host = createEngineHost();
+    const progress = onProgress
+      ? (event: EngineProgressEvent) => {
+          if (event.stage === 'download' && event.file !== undefined) onProgress({ file: event.file, loaded: event.loaded ?? 0, total: event.total });
+        }
+      : undefined;
+    const info = await host.init({ model: source, backend: 'wasm' }, progress);
+    return { source: info.source, nVocab: info.dims.nVocab };
   },
 
   /** WAV bytes (transferred): parsed here, exactly, without the browser's resampling. */
-  async transcribeWav(bytes: ArrayBuffer, name: string): Promise<EngineTranscript> {
-    const { channels, sampleRate } = parseWav(bytes, name);
-    return run(toWhisperInput(channels, sampleRate));
+  transcribeWav(bytes: ArrayBuffer, name: string): Promise<EngineTranscript> {
+    return demoTranscript({ kind: 'wav', bytes, name });
   },
 
   /** Decoded channels (transferred) from formats only the browser can decode. */
-  async transcribeChannels(channels: Float32Array[], sampleRate: number): Promise<EngineTranscript> {
-    return run(toWhisperInput(channels, sampleRate));
+  transcribeChannels(channels: Float32Array[], sampleRate: number): Promise<EngineTranscript> {
+    return demoTranscript({ kind: 'channels', channels, sampleRate });
   },
 };
 

@@ -1,0 +1,112 @@
+// The public createTranscriber in Chromium: the engine in its module worker, loaded from
+// localhost, transcribing jfk.wav given as File, ArrayBuffer, Float32Array and URL with the same
+// result as the in-process transcriber in Node; segments streamed in order; abort, typed errors
+// and dispose across the worker boundary; and no long task on the page's main thread meanwhile.
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cachedSyntheticModel } from '../../scripts/synthetic/generate.ts';
+import { createTranscriber as createLocalTranscriber, type LanguageDetection, type TranscriptionResult } from '../../src/core/transcriber.ts';
+import { parseWav } from '../../src/core/audio/wav.ts';
+import { toWhisperInput } from '../../src/core/audio/prepare.ts';
+import { useBrowserSession, type TestPage } from './harness.ts';
+import { SHARED_DATA_DIR, SHARED_DATA_ROUTE } from './server.ts';
+import type { workerPageApi } from './pages/worker-api.ts';
+
+const JFK = join(SHARED_DATA_DIR, 'audio/jfk.wav');
+const JFK_URL = `${SHARED_DATA_ROUTE}audio/jfk.wav`;
+const MAX_TOKENS = 24;
+const LONG_TASK_MS = 50;
+
+/** What must agree between Chromium's worker and Node (log-probabilities may differ in the last bits). */
+function essentials(result: TranscriptionResult) {
+  return { text: result.text, language: result.language, segments: result.segments.map(({ start, end, text, tokens }) => ({ start, end, text, tokens })) };
+}
+
+describe('createTranscriber in Chromium (module worker)', { skip: existsSync(JFK) ? false : `${JFK} is absent (the shared reference data is not checked out beside the repo)` }, () => {
+  const session = useBrowserSession();
+  let page: TestPage;
+  let expected: TranscriptionResult;
+  let expectedLanguage: LanguageDetection;
+  let api: ReturnType<TestPage['api']> & Record<keyof typeof workerPageApi, (...args: any[]) => Promise<any>>;
+
+  before(async () => {
+    const model = await cachedSyntheticModel({ preset: 'mini', seed: 7, format: 'huggingface', dtype: 'f32' });
+    session().mount('/@models/mini/', model.dir);
+    const bogus = mkdtempSync(join(tmpdir(), 'murmur-bogus-model-'));
+    writeFileSync(join(bogus, 'bogus.bin'), new Uint8Array(256).fill(7));
+    session().mount('/@models/bogus/', bogus);
+
+    const local = await createLocalTranscriber({ model: model.dir, backend: 'wasm' });
+    const wav = parseWav(readFileSync(JFK), JFK);
+    expected = await local.transcribe(toWhisperInput(wav.channels, wav.sampleRate), { maxTokens: MAX_TOKENS });
+    expectedLanguage = await local.detectLanguage(toWhisperInput(wav.channels, wav.sampleRate));
+    local.dispose();
+
+    page = await session().openPage('/test/browser/pages/worker-api.html', { allowConsoleErrors: [/404|Not Found/i] });
+    api = page.api<typeof workerPageApi>({ timeoutMs: 240_000 }) as typeof api;
+    const loaded = await api.load('/@models/mini/');
+    assert.deepEqual(loaded.stages, ['download', 'load', 'compile'], 'progress reports every stage in order');
+    assert.equal(loaded.model.backend, 'wasm');
+  }, { timeout: 300_000 });
+
+  for (const kind of ['file', 'arraybuffer', 'float32', 'url'] as const) {
+    test(`${kind} input: the result Node gives, segments streamed in order, no long task`, { timeout: 240_000 }, async () => {
+      const { result, segments, longTasks, detached } = await api.transcribe(kind, JFK_URL, MAX_TOKENS);
+      assert.deepEqual(essentials(result), essentials(expected));
+      assert.ok(expected.segments.length > 0, 'the synthetic model wrote at least one segment');
+      assert.deepEqual(segments, result.segments, 'onSegment saw every segment of the result, in order');
+      const long = (longTasks as number[]).filter((ms) => ms > LONG_TASK_MS);
+      assert.deepEqual(long, [], `the page's main thread had no task over ${LONG_TASK_MS} ms while the worker transcribed`);
+      if (kind === 'float32' || kind === 'arraybuffer') assert.equal(detached, true, 'the audio buffer was transferred, not copied');
+    });
+  }
+
+  test('detectLanguage in the worker gives the in-process answer', { timeout: 120_000 }, async () => {
+    const detected = await api.detectLanguage(JFK_URL);
+    assert.equal(detected.language, expectedLanguage.language);
+    assert.deepEqual(Object.keys(detected.probabilities).sort(), Object.keys(expectedLanguage.probabilities).sort());
+    for (const [code, p] of Object.entries(expectedLanguage.probabilities)) {
+      assert.ok(Math.abs(detected.probabilities[code] - p) < 1e-4, `P(${code}) is ${detected.probabilities[code]} in the worker, ${p} in Node`);
+    }
+  });
+
+  test('abort mid-transcription rejects with an AbortError instance; the next call works', { timeout: 240_000 }, async () => {
+    const { ms } = await api.transcribe('float32', JFK_URL, MAX_TOKENS);
+    const { aborted, next } = await api.abortThenTranscribe(JFK_URL, MAX_TOKENS, Math.max(1, ms / 3));
+    assert.ok(aborted, 'the aborted call rejected');
+    assert.equal(aborted.isAbortError, true, `an AbortError instance (got ${aborted.name}: ${aborted.message})`);
+    assert.equal(aborted.isMurmurError, true);
+    assert.equal(aborted.code, 'ABORTED');
+    assert.deepEqual(essentials(next), essentials(expected));
+  });
+
+  test('a model URL that does not exist rejects with a ModelLoadError instance and its fields', { timeout: 60_000 }, async () => {
+    const error = await api.loadError('/@models/absent/');
+    assert.ok(error, 'creating the transcriber failed');
+    assert.equal(error.isModelLoadError, true, `a ModelLoadError instance (got ${error.name}: ${error.message})`);
+    assert.equal(error.name, 'ModelLoadError');
+    assert.equal(error.code, 'MODEL_LOAD');
+    assert.equal(error.status, 404);
+    assert.match(error.file, /config\.json/);
+  });
+
+  test('a model file that is not a model rejects with a ModelFormatError instance and its file', { timeout: 60_000 }, async () => {
+    const error = await api.loadError('/@models/bogus/bogus.bin');
+    assert.ok(error, 'creating the transcriber failed');
+    assert.equal(error.isModelFormatError, true, `a ModelFormatError instance (got ${error.name}: ${error.message})`);
+    assert.equal(error.code, 'MODEL_FORMAT');
+    assert.match(error.file, /bogus\.bin/);
+    assert.match(error.message, /bogus\.bin/);
+  });
+
+  test('after dispose the worker is gone and calls reject with a typed error', { timeout: 60_000 }, async () => {
+    const error = await api.disposeThenTranscribe(JFK_URL);
+    assert.ok(error, 'the call after dispose rejected');
+    assert.equal(error.isMurmurError, true);
+    assert.equal(error.code, 'DISPOSED');
+    await page.close();
+  });
+});

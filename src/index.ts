@@ -67,3 +67,22 @@ export { greedyDecode } from './core/decoding/greedy.ts';
 export type { LogitsSource, GreedyOptions, GreedyResult } from './core/decoding/greedy.ts';
 export { createDecoderSession, decodeWindow, decodeWithFallback, detectLanguage, compressionRatio } from './core/decoding/index.ts';
 export type { DecoderSession, BatchDecoder, DecodingOptions, DecodingResult, FallbackOptions } from './core/decoding/index.ts';
+
+// Live dictation: voice activity, streaming agreement, microphone capture, Web Speech API
+export { VoiceActivityDetector } from './core/streaming/vad.ts';
+export type { VadOptions, VadEvent } from './core/streaming/vad.ts';
+export { LiveSession } from './core/streaming/session.ts';
+export type { LiveEvent, LiveSessionOptions, LiveWord, StreamingTranscriber } from './core/streaming/session.ts';
+export { StreamingResampler } from './core/audio/stream-resample.ts';
+export { startCapture, listenLocal } from './capture/index.ts';
+export type { Capture, CaptureOptions, ListenOptions, LocalListening } from './capture/index.ts';
+export {
+  MurmurSpeechRecognition,
+  MurmurSpeechRecognitionAlternative,
+  MurmurSpeechRecognitionErrorEvent,
+  MurmurSpeechRecognitionEvent,
+  MurmurSpeechRecognitionResult,
+  MurmurSpeechRecognitionResultList,
+  transcriberBackend,
+} from './speech-recognition/index.ts';
+export type { RecognitionBackend, SpeechRecognitionErrorCode } from './speech-recognition/index.ts';

@@ -61,11 +61,16 @@ export type RemoteApi<Api> = {
   [K in keyof Api]: Api[K] extends (...args: infer P) => infer R ? (...args: P) => Promise<Awaited<R>> : never;
 };
 
+export interface BrowserSessionOptions {
+  /** Chromium flags added to the fixed ones (e.g. a fake microphone fed from a file). */
+  extraArgs?: string[];
+}
+
 /** Starts a server and Chromium before the file's tests and closes both after them. */
-export function useBrowserSession(): () => BrowserSession {
+export function useBrowserSession(options: BrowserSessionOptions = {}): () => BrowserSession {
   let session: BrowserSession | undefined;
   before(async () => {
-    session = await startBrowserSession();
+    session = await startBrowserSession(options);
   }, { timeout: LAUNCH_TIMEOUT_MS + OPEN_TIMEOUT_MS });
   after(async () => {
     await session?.close();
@@ -76,14 +81,14 @@ export function useBrowserSession(): () => BrowserSession {
   };
 }
 
-export async function startBrowserSession(): Promise<BrowserSession> {
+export async function startBrowserSession(options: BrowserSessionOptions = {}): Promise<BrowserSession> {
   if (!existsSync(CHROMIUM_PATH)) {
     throw new Error(`Chromium is not at ${CHROMIUM_PATH}: install it (apt-get install chromium) or set MURMUR_CHROMIUM`);
   }
   const server = await withTimeout(startTestServer(), OPEN_TIMEOUT_MS, 'starting the Vite test server');
   let browser: Browser;
   try {
-    browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, timeout: LAUNCH_TIMEOUT_MS });
+    browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: [...CHROMIUM_ARGS, ...(options.extraArgs ?? [])], timeout: LAUNCH_TIMEOUT_MS });
   } catch (error) {
     await server.close();
     throw new Error(`launching ${CHROMIUM_PATH} failed: ${messageOf(error)}`, { cause: error });

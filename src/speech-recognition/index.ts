@@ -1,0 +1,9 @@
+export { MurmurSpeechRecognition, transcriberBackend, type RecognitionBackend, type RecognitionStream } from './recognition.ts';
+export {
+  MurmurSpeechRecognitionAlternative,
+  MurmurSpeechRecognitionErrorEvent,
+  MurmurSpeechRecognitionEvent,
+  MurmurSpeechRecognitionResult,
+  MurmurSpeechRecognitionResultList,
+  type SpeechRecognitionErrorCode,
+} from './results.ts';

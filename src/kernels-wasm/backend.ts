@@ -5,7 +5,8 @@
  * Activations and weights live in the module's memory (shared between the kernel threads when
  * there are several) and are addressed by byte offset; `read` copies an activation out. Linear and
  * convolution weights are packed once, in their file dtype where the kernels take it (f32 widened
- * from f16/bf16, int8 codes from the ggml quantized types; src/kernels-wasm/quant.ts); layer-norm
+ * from f16/bf16, or f16 decoder weights kept as halves with `halfWeights`; int8 codes from the
+ * ggml quantized types; src/kernels-wasm/quant.ts); layer-norm
  * vectors, biases and embedding tables are copied in as f32. The token embedding is kept both as a
  * table (for the decoder's input) and packed (for the tied logits projection).
  *
@@ -23,7 +24,7 @@ import { WasmHeap } from './heap.ts';
 import { compileKernel, createKernelMemory, instantiateKernel, type KernelVariant } from './instantiate.ts';
 import { KERNEL_BUILDS, KERNEL_THREADS_BUILDS } from './kernel-builds.ts';
 import { FLAG_GELU, PANEL_WIDTH, QUANT_BLOCK, QUANT_META_BYTES, packWeightTensor, quantFlags, type PackedTensor, type WasmKernels } from './quant.ts';
-import { convWeightMatrix } from './ops.ts';
+import { convWeightMatrix, type KernelExports } from './ops.ts';
 import { createKernelThreads, defaultThreadCount, sharedMemorySupported, singleThread, splitRange, type KernelThreads } from './threads.ts';
 
 export interface WasmBackendOptions {
@@ -35,6 +36,14 @@ export interface WasmBackendOptions {
   threads?: number;
   /** true: relaxed SIMD (fused multiply-add) or fail; false: plain SIMD128; absent: relaxed where supported. */
   relaxed?: boolean;
+  /**
+   * Keep f16 decoder weights (the per-token products, the tied logits projection included) as
+   * halves, widened in the kernel: half the memory and half the bytes streamed per token, for a
+   * few more instructions per weight. Results are the same either way. Default: when running on
+   * more than one thread, where the decoder's products are bound by the shared memory bandwidth;
+   * on one thread here the widening costs more time than the bandwidth it saves.
+   */
+  halfWeights?: boolean;
 }
 
 export interface WasmBackend extends WhisperBackend<WasmTensor, WasmWeight> {
@@ -92,10 +101,13 @@ export interface WasmWeight {
   readonly matrix?: PackedTensor;
 }
 
-type Kernel = 'matmul' | 'quantizeRows' | 'matmulQuant' | 'layerNorm' | 'im2col' | 'attention' | 'addPositionalEmbedding' | 'embed';
+type Kernel =
+  | 'matmul' | 'matmulHalf' | 'quantizeRows' | 'matmulQuant' | 'layerNorm' | 'im2col' | 'attention' | 'attentionPackKeys' | 'attentionBlocked'
+  | 'addPositionalEmbedding' | 'embed';
 
 interface Engine extends WasmKernels {
   readonly threads: KernelThreads;
+  readonly halfWeights: boolean;
   /** Per thread: attention's scratch tile. */
   readonly attentionScratch: number[];
 }
@@ -115,7 +127,7 @@ async function createEngine(options: WasmBackendOptions): Promise<Engine> {
   const threads = threaded ? await createKernelThreads(compiled.module, memory, instance, requested) : singleThread(instance);
   const scratchBytes = (exports.attentionScratchBytes as () => number)();
   const attentionScratch = Array.from({ length: threads.count }, () => heap.allocate(scratchBytes));
-  return { variant: compiled.variant, exports, heap, threads, attentionScratch };
+  return { variant: compiled.variant, exports, heap, threads, attentionScratch, halfWeights: options.halfWeights ?? threads.count > 1 };
 }
 
 /**
@@ -193,8 +205,8 @@ function createOps(engine: Engine): WhisperOps<WasmTensor, WasmWeight> {
     const panels = Math.ceil(n / PANEL_WIDTH);
     const columns = (p0: number, p1: number) => Math.min(n, p1 * PANEL_WIDTH) - p0 * PANEL_WIDTH;
     const panelFloats = (p0: number) => p0 * PANEL_WIDTH * 4;
-    if (matrix.layout === 'f32') {
-      parallel(engine, 'matmul', panels, m * k * PANEL_WIDTH, (p0, p1) => [
+    if (matrix.layout !== 'int8') {
+      parallel(engine, matrix.layout === 'f16' ? 'matmulHalf' : 'matmul', panels, m * k * PANEL_WIDTH, (p0, p1) => [
         x, m, k, matrix.offset + p0 * matrix.panelBytes, columns(p0, p1),
         bias && bias + panelFloats(p0), residual && residual + panelFloats(p0), y + panelFloats(p0), n, flags,
       ]);
@@ -295,14 +307,31 @@ function createOps(engine: Engine): WhisperOps<WasmTensor, WasmWeight> {
     // Scores and the weighted sum: 2 · headDim steps per (query row, key); a unit is up to 16 query rows.
     const unitWork = 2 * (cols / heads) * length * Math.min(queryRows, 16);
     const weights = returnWeights ? allocate(sequences * heads * queryRows, length) : undefined;
+    const kernels = engine.exports as unknown as KernelExports;
+    const packedBytes = kernels.attentionPackedKeyBytes(cols, heads, sequences, queryRows, length, shared ? 1 : 0, causal ? causal.queryOffset : -1, returnWeights ? 1 : 0);
     try {
-      const output = produce(q.rows, cols, (out) =>
-        parallel(engine, 'attention', units, unitWork, (u0, u1, thread) => [
-          qAt, keyAt, valueAt, out, weights ? weights.offset : 0,
-          cols, heads, sequences, queryRows, capacity, length, shared ? 1 : 0, causal ? causal.queryOffset : -1,
-          engine.attentionScratch[thread]!, u0, u1,
-        ]),
-      );
+      const output = produce(q.rows, cols, (out) => {
+        if (packedBytes === 0) {
+          parallel(engine, 'attention', units, unitWork, (u0, u1, thread) => [
+            qAt, keyAt, valueAt, out, weights ? weights.offset : 0,
+            cols, heads, sequences, queryRows, capacity, length, shared ? 1 : 0, causal ? causal.queryOffset : -1,
+            engine.attentionScratch[thread]!, u0, u1,
+          ]);
+          return;
+        }
+        // Keys transposed into panels and values made contiguous per head once per call, then the blocked kernel over the same units.
+        const packed = heap.allocate(packedBytes);
+        try {
+          const packUnits = kernels.attentionPackUnits(heads, sequences, shared ? 1 : 0);
+          parallel(engine, 'attentionPackKeys', packUnits, (cols / heads) * length, (u0, u1) => [keyAt, valueAt, packed, cols, heads, capacity, length, u0, u1]);
+          parallel(engine, 'attentionBlocked', units, unitWork, (u0, u1, thread) => [
+            qAt, packed, out, cols, heads, sequences, queryRows, length, shared ? 1 : 0,
+            engine.attentionScratch[thread]!, u0, u1,
+          ]);
+        } finally {
+          heap.free(packed);
+        }
+      });
       return { output, ...(weights ? { weights } : {}) };
     } catch (error) {
       if (weights) release(weights);
@@ -429,9 +458,13 @@ function prepareWeight(engine: Engine, tensor: WeightTensor, name: string): Wasm
     if (shape[2] !== 3) throw new MurmurError('WASM_WEIGHTS', `${name}: a convolution weight must be [out, in, 3], got [${shape}]`);
     return { name, shape, matrix: packWeightTensor(engine, convMatrix(tensor), name) };
   }
+  // The decoder's per-token products stream their weights once per token: f16 stays f16 there.
+  // The cross-attention key/value projections run once per window over every audio frame, like
+  // the encoder's, where widening in the kernel would cost more than the bandwidth it saves.
+  const keepHalf = engine.halfWeights && name.startsWith('decoder.') && !/cross_attn\.(key|value)\./.test(name);
   if (shape.length === 1 || name.endsWith('positional_embedding')) return { name, shape, table: copyTable() };
   if (shape.length !== 2) throw new MurmurError('WASM_WEIGHTS', `${name}: unexpected weight shape [${shape}]`);
-  const matrix = packWeightTensor(engine, tensor, name);
+  const matrix = packWeightTensor(engine, tensor, name, { keepHalf });
   // The token embedding is also the (tied) output projection.
   if (name === 'decoder.token_embedding.weight') {
     try {

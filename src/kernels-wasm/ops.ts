@@ -58,6 +58,23 @@ export interface KernelExports {
     capacity: number, length: number, shared: number, queryOffset: number,
     scratch: number, unitStart: number, unitEnd: number,
   ): void;
+  /**
+   * Bytes of packed keys attentionBlocked needs for this call, or 0 when the call must run
+   * `attention` (causal, weights wanted, few queries, head width not a multiple of 8).
+   */
+  attentionPackedKeyBytes(cols: number, heads: number, sequences: number, queryRows: number, length: number, shared: number, queryOffset: number, wantWeights: number): number;
+  /** Work units of attentionPackKeys: one per (key sequence, head). */
+  attentionPackUnits(heads: number, sequences: number, shared: number): number;
+  /**
+   * Units unitStart..unitEnd of packing, per (key sequence, head), the keys into transposed panels
+   * of 8 keys and the values into contiguous rows.
+   */
+  attentionPackKeys(key: number, value: number, packed: number, cols: number, heads: number, capacity: number, length: number, unitStart: number, unitEnd: number): void;
+  /** `attention` over packed keys and values, for calls attentionPackedKeyBytes accepts; same work units. */
+  attentionBlocked(
+    q: number, packed: number, out: number, cols: number, heads: number, sequences: number, queryRows: number,
+    length: number, shared: number, scratch: number, unitStart: number, unitEnd: number,
+  ): void;
   /** y[r] = x[r] + table[r], rows rowStart..rowEnd (y may be x). */
   addPositionalEmbedding(x: number, table: number, y: number, width: number, rowStart: number, rowEnd: number): void;
   /** y[i] = tokenTable[tokens[i]] + positionTable[positions[i]] (i32 ids, already validated), i in rowStart..rowEnd. */
@@ -77,7 +94,7 @@ export interface KernelExports {
 
 const KERNEL_NAMES: readonly (keyof KernelExports)[] = [
   'heapBase', 'panelWidth', 'matmul', 'layerNorm', 'im2col', 'attentionWorkUnits', 'attentionScratchBytes',
-  'attention', 'addPositionalEmbedding', 'embed', 'logitsMaxTopK', 'logitsTopK',
+  'attention', 'attentionPackedKeyBytes', 'attentionPackUnits', 'attentionPackKeys', 'attentionBlocked', 'addPositionalEmbedding', 'embed', 'logitsMaxTopK', 'logitsTopK',
 ];
 
 /** The instance's exports as KernelExports; a module missing one is an error, not a later crash. */
@@ -257,16 +274,22 @@ export class WasmKernels {
     const { heads, sequences, capacity, length, shared, causal, returnWeights } = call;
     const weightCount = returnWeights ? sequences * heads * queryRows * length : 0;
     const units = this.kernels.attentionWorkUnits(heads, sequences, queryRows);
-    const sizes = [q.length * 4, key.length * 4, value.length * 4, q.length * 4, Math.max(weightCount, 1) * 4, this.kernels.attentionScratchBytes()];
-    return this.#withBlocks(sizes, ([qAt, keyAt, valueAt, outAt, weightsAt, scratchAt]) => {
+    const packedBytes = this.kernels.attentionPackedKeyBytes(cols, heads, sequences, queryRows, length, shared ? 1 : 0, causal ? causal.queryOffset : -1, returnWeights ? 1 : 0);
+    const sizes = [q.length * 4, key.length * 4, value.length * 4, q.length * 4, Math.max(weightCount, 1) * 4, this.kernels.attentionScratchBytes(), Math.max(packedBytes, 1)];
+    return this.#withBlocks(sizes, ([qAt, keyAt, valueAt, outAt, weightsAt, scratchAt, packedAt]) => {
       this.#f32(qAt!, q.length).set(q);
       this.#f32(keyAt!, key.length).set(key);
       this.#f32(valueAt!, value.length).set(value);
-      this.kernels.attention(
-        qAt!, keyAt!, valueAt!, outAt!, returnWeights ? weightsAt! : 0,
-        cols, heads, sequences, queryRows, capacity, length, shared ? 1 : 0, causal ? causal.queryOffset : -1,
-        scratchAt!, 0, units,
-      );
+      if (packedBytes > 0) {
+        this.kernels.attentionPackKeys(keyAt!, valueAt!, packedAt!, cols, heads, capacity, length, 0, this.kernels.attentionPackUnits(heads, sequences, shared ? 1 : 0));
+        this.kernels.attentionBlocked(qAt!, packedAt!, outAt!, cols, heads, sequences, queryRows, length, shared ? 1 : 0, scratchAt!, 0, units);
+      } else {
+        this.kernels.attention(
+          qAt!, keyAt!, valueAt!, outAt!, returnWeights ? weightsAt! : 0,
+          cols, heads, sequences, queryRows, capacity, length, shared ? 1 : 0, causal ? causal.queryOffset : -1,
+          scratchAt!, 0, units,
+        );
+      }
       const output = this.#f32(outAt!, q.length).slice();
       return returnWeights ? { output, weights: this.#f32(weightsAt!, weightCount).slice() } : { output };
     });

@@ -3,7 +3,9 @@
  * [n, k] (as loaded, in its file dtype) into panels resident in the kernels module's memory, and
  * `matmulPacked` computes y = epilogue(x · Wᵀ + bias) against them, whatever the dtype was.
  *
- * - f32, f16, bf16: widened to f32 at pack time, run by the f32 kernel (assembly/matmul.ts).
+ * - f32, f16, bf16: widened to f32 at pack time, run by the f32 kernel (assembly/matmul.ts);
+ *   or, for f16 asked to stay half (`keepHalf`, for memory-bound per-token products), kept as
+ *   halves and widened in-register by assembly/matmul-half.ts with the same results.
  * - q8_0, q4_0, q4_1, q5_0, q5_1: unpacked per 32-value block into int8 codes with one f32 scale
  *   (and, for q4_1/q5_1, one f32 min) per (row, block); at run time each activation row is
  *   quantized per block to int8 with an f32 scale and the blocks' dot products are exact integer
@@ -36,7 +38,7 @@ export interface WasmKernels {
 }
 
 /** How packed weights are laid out, which decides the kernel that runs them. */
-export type PackedLayout = 'f32' | 'int8';
+export type PackedLayout = 'f32' | 'f16' | 'int8';
 
 export interface PackedTensor extends PackedWeights {
   /** The dtype the weights came in. */
@@ -185,6 +187,28 @@ function packF32(engine: WasmKernels, tensor: WeightTensor, n: number, k: number
   return new Packed(engine, { dtype: tensor.dtype, layout: 'f32', n, k, offset, byteLength: floats * 4, panelBytes: PANEL_WIDTH * k * 4, blockStride: 0, zero: 0 });
 }
 
+/** True when some f16 value is an infinity or a NaN (exponent bits all ones). */
+function hasNonFiniteHalf(bytes: Uint8Array): boolean {
+  for (let i = 1; i < bytes.length; i += 2) if ((bytes[i]! & 0x7c) === 0x7c) return true;
+  return false;
+}
+
+/** f16 weights kept as halves, in panels like packF32's (2 bytes per value). */
+function packHalf(engine: WasmKernels, tensor: WeightTensor, n: number, k: number): Packed {
+  const bytes = tensor.bytes;
+  const panels = Math.ceil(n / PANEL_WIDTH);
+  const halves = panels * PANEL_WIDTH * k;
+  const offset = engine.heap.allocate(halves * 2);
+  const out = new Uint16Array(engine.heap.memory.buffer, offset, halves);
+  out.fill(0);
+  for (let row = 0; row < n; row++) {
+    const panelBase = Math.floor(row / PANEL_WIDTH) * PANEL_WIDTH * k + (row % PANEL_WIDTH);
+    const source = row * k * 2;
+    for (let i = 0; i < k; i++) out[panelBase + i * PANEL_WIDTH] = bytes[source + 2 * i]! | (bytes[source + 2 * i + 1]! << 8);
+  }
+  return new Packed(engine, { dtype: 'f16', layout: 'f16', n, k, offset, byteLength: halves * 2, panelBytes: PANEL_WIDTH * k * 2, blockStride: 0, zero: 0 });
+}
+
 /** Byte of code t (0..31) of column j (0..7) within a block's 256 code bytes (pairs of t). */
 function codeOffset(t: number, j: number): number {
   return (t >> 1) * 16 + j * 2 + (t & 1);
@@ -220,11 +244,19 @@ function packQuantized(engine: WasmKernels, tensor: WeightTensor, dtype: QuantDT
   return new Packed(engine, { dtype, layout: 'int8', n, k, offset, byteLength, panelBytes: blocks * blockStride, blockStride, zero: format.zero });
 }
 
+export interface PackOptions {
+  /**
+   * Keep f16 weights as halves (half the memory and bandwidth, widened in the kernel), unless the
+   * tensor holds infinities or NaNs. Worth it where the product is bound by memory (a few rows).
+   */
+  keepHalf?: boolean;
+}
+
 /**
  * Packs a 2-D weight [n, k] of any dtype into `engine`'s memory. Quantized rows must be whole
  * blocks of 32 (k % 32 = 0). `name` (the tensor's name) goes into error messages.
  */
-export function packWeightTensor(engine: WasmKernels, tensor: WeightTensor, name = 'weight'): PackedTensor {
+export function packWeightTensor(engine: WasmKernels, tensor: WeightTensor, name = 'weight', options: PackOptions = {}): PackedTensor {
   const { dtype, shape } = tensor;
   if (shape.length !== 2 || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
     throw shapeError(`${name}: a matrix-product weight must be [n, k], got [${shape}]`);
@@ -237,7 +269,9 @@ export function packWeightTensor(engine: WasmKernels, tensor: WeightTensor, name
   }
   const expected = tensorByteLength(dtype, shape);
   if (tensor.bytes.length !== expected) throw shapeError(`${name}: ${dtype} weight [${n}, ${k}] needs ${expected} bytes, got ${tensor.bytes.length}`);
-  return dtype in QUANT_FORMATS ? packQuantized(engine, tensor, dtype as QuantDType, n, k) : packF32(engine, tensor, n, k);
+  if (dtype in QUANT_FORMATS) return packQuantized(engine, tensor, dtype as QuantDType, n, k);
+  if (dtype === 'f16' && options.keepHalf && !hasNonFiniteHalf(tensor.bytes)) return packHalf(engine, tensor, n, k);
+  return packF32(engine, tensor, n, k);
 }
 
 type F32Kernel = (x: number, m: number, k: number, packed: number, n: number, bias: number, residual: number, y: number, yStride: number, flags: number) => void;
@@ -271,7 +305,7 @@ export function matmulPacked(engine: WasmKernels, x: Float32Array, m: number, pa
 
   const heap = engine.heap;
   const paddedBias = Math.ceil(n / PANEL_WIDTH) * PANEL_WIDTH;
-  const quantized = packed.layout !== 'f32';
+  const quantized = packed.layout === 'int8';
   const blocks = k / QUANT_BLOCK;
   const taken: number[] = [];
   const take = (bytes: number) => {
@@ -299,7 +333,8 @@ export function matmulPacked(engine: WasmKernels, x: Float32Array, m: number, pa
       (engine.exports.quantizeRows as QuantizeKernel)(xAt, m, k, codesAt, metaAt);
       (engine.exports.matmulQuant as QuantKernel)(codesAt, metaAt, m, k, weights, n, packed.blockStride, packed.zero, biasAt, residualAt, yAt, n, quantFlags(packed) | geluFlag);
     } else {
-      (engine.exports.matmul as F32Kernel)(xAt, m, k, weights, n, biasAt, residualAt, yAt, n, geluFlag);
+      const kernel = packed.layout === 'f16' ? engine.exports.matmulHalf : engine.exports.matmul;
+      (kernel as F32Kernel)(xAt, m, k, weights, n, biasAt, residualAt, yAt, n, geluFlag);
     }
     return heap.f32(yAt, m * n).slice();
   } finally {

@@ -8,6 +8,12 @@
  * every worker has finished. Workers never receive messages after start-up; they sleep in
  * Atomics.wait between dispatches.
  *
+ * Each share is claimed (an atomic compare-exchange) by whoever runs it: normally its worker, but
+ * the caller, once done with its own share, takes any share whose worker has not woken up yet. A
+ * worker that is slow to wake (a loaded machine, a core busy elsewhere, or just a dispatch too
+ * small to be worth waking for) then costs nothing instead of stalling the whole dispatch; the
+ * share runs with the same arguments either way, so results do not change.
+ *
  * How work is split is the caller's business (see `splitRange`); the kernels are written so that
  * each output element is computed by exactly one thread with the same arithmetic whatever the
  * split, so one thread and N threads give bit-identical results.
@@ -27,6 +33,9 @@ const KERNEL = 2;
 const FAILED = 3;
 /** Per worker: the number of arguments of its share, or -1 for no share. */
 const ARG_COUNT = 8;
+// After the argument counts, per worker: its share's claim, OPEN until someone runs it.
+const OPEN = 0;
+const TAKEN = 1;
 const SHUTDOWN = -1;
 /** Polls of the control block before falling asleep: a decoder step dispatches back to back. */
 const SPIN = 2000;
@@ -141,23 +150,25 @@ export function serveKernelThread(start: WorkerStart, instance: WebAssembly.Inst
   const args = new Float64Array(start.args);
   const kernels = kernelTable(instance, functionNames(start.module));
   const base = start.index * MAX_KERNEL_ARGS;
+  const claim = ARG_COUNT + (control.length - ARG_COUNT) / 2 + start.index;
   // Not read from the block: the caller may dispatch between our 'ready' and this line. No dispatch
   // happens before every worker is ready, so generation 0 is the one we have seen.
   let seen = 0;
   for (;;) {
     waitWhile(control, GENERATION, seen, true);
     seen = Atomics.load(control, GENERATION);
+    if (Atomics.load(control, KERNEL) === SHUTDOWN) return;
+    // The caller may have run our share already (and even started the next dispatch: then the
+    // claim, kernel and arguments read here are that dispatch's, all written before its claims reopened).
+    if (Atomics.compareExchange(control, claim, OPEN, TAKEN) !== OPEN) continue;
     const kernel = Atomics.load(control, KERNEL);
-    if (kernel === SHUTDOWN) return;
     const count = control[ARG_COUNT + start.index]!;
-    if (count >= 0) {
-      try {
-        const values: number[] = [];
-        for (let i = 0; i < count; i++) values.push(args[base + i]!);
-        kernels[kernel]!(...values);
-      } catch {
-        Atomics.store(control, FAILED, start.index + 1);
-      }
+    try {
+      const values: number[] = [];
+      for (let i = 0; i < count; i++) values.push(args[base + i]!);
+      kernels[kernel]!(...values);
+    } catch {
+      Atomics.store(control, FAILED, start.index + 1);
     }
     if (Atomics.sub(control, PENDING, 1) === 1) Atomics.notify(control, PENDING);
   }
@@ -261,7 +272,8 @@ export async function createKernelThreads(
   if (!Number.isInteger(count) || count < 1) throw new MurmurError('WASM_THREADS', `cannot run kernels on ${count} threads`);
   if (count === 1) return singleThread(instance);
   if (!(memory.buffer instanceof SharedArrayBuffer)) throw new MurmurError('WASM_THREADS', 'kernel threads need a shared WebAssembly memory');
-  const control = new Int32Array(new SharedArrayBuffer(4 * (ARG_COUNT + count)));
+  const control = new Int32Array(new SharedArrayBuffer(4 * (ARG_COUNT + 2 * count)));
+  const claimAt = ARG_COUNT + count;
   const args = new Float64Array(new SharedArrayBuffer(8 * MAX_KERNEL_ARGS * count));
   const names = functionNames(module);
   const indexOf = new Map(names.map((name, i) => [name, i]));
@@ -302,19 +314,38 @@ export async function createKernelThreads(
       for (let t = 1; t < count; t++) {
         const share = work[t];
         if (share && share.length > MAX_KERNEL_ARGS) throw new MurmurError('WASM_THREADS', `kernel ${kernel} takes at most ${MAX_KERNEL_ARGS} arguments`);
+      }
+      // Arguments and kernel first, then the claims reopen: a worker that claims reads this dispatch's.
+      for (let t = 1; t < count; t++) {
+        const share = work[t];
         control[ARG_COUNT + t] = share ? share.length : -1;
         if (share) args.set(share, t * MAX_KERNEL_ARGS);
       }
       Atomics.store(control, KERNEL, index);
       Atomics.store(control, FAILED, 0);
-      Atomics.store(control, PENDING, count - 1);
+      Atomics.store(control, PENDING, work.length - 1);
+      for (let t = 1; t < count; t++) Atomics.store(control, claimAt + t, work[t] ? OPEN : TAKEN);
       Atomics.add(control, GENERATION, 1);
       Atomics.notify(control, GENERATION);
       let failure: unknown;
+      let failedShare = 0;
       try {
         kernels[index]!(...work[0]!);
       } catch (cause) {
         failure = cause;
+      }
+      // Shares no worker has claimed yet run here rather than wait for their worker to wake.
+      for (let t = 1; t < work.length; t++) {
+        if (Atomics.compareExchange(control, claimAt + t, OPEN, TAKEN) !== OPEN) continue;
+        try {
+          kernels[index]!(...work[t]!);
+        } catch (cause) {
+          if (failure === undefined) {
+            failure = cause;
+            failedShare = t;
+          }
+        }
+        Atomics.sub(control, PENDING, 1);
       }
       // Always wait for the workers, even after a local failure: they are using the memory. A
       // worker that never finishes would hang the engine, so a long stall shuts the pool down.
@@ -324,11 +355,15 @@ export async function createKernelThreads(
           throw new MurmurError('WASM_THREADS', `kernel ${kernel}: ${pending} kernel thread(s) did not finish within ${stallTimeoutMs / 1000} s; the thread pool was shut down`);
         }
       }
-      if (failure !== undefined) runGuarded(kernel, () => {
+      const failed = Atomics.load(control, FAILED);
+      if (failure !== undefined && failedShare === 0) runGuarded(kernel, () => {
         throw failure;
       });
-      const failed = Atomics.load(control, FAILED);
-      if (failed !== 0) throw new MurmurError('WASM_ABORT', `the WebAssembly kernel ${kernel} trapped on kernel thread ${failed - 1}`);
+      if (failed !== 0 || failure !== undefined) {
+        const share = failed !== 0 ? failed - 1 : failedShare;
+        const cause = failure instanceof Error ? `: ${failure.message}` : '';
+        throw new MurmurError('WASM_ABORT', `the WebAssembly kernel ${kernel} trapped on kernel thread ${share}'s share of the work${cause}`, failure === undefined ? undefined : { cause: failure });
+      }
     },
     dispose: shutDown,
   };

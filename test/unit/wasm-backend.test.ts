@@ -125,6 +125,13 @@ test('1 thread and 2 threads give bit-identical features and logits', async () =
   const oneQ = await withBackend({ threads: 1 }, (backend) => wasmGreedy(backend, 'q8_0', 4));
   const twoQ = await withBackend({ threads: 2 }, (backend) => wasmGreedy(backend, 'q8_0', 4));
   assert.deepEqual(twoQ.logits, oneQ.logits);
+  // f16 decoder weights: widened at load on one thread, kept as halves (widened in the kernel) on
+  // two by default; either way, on either thread count, the same bits.
+  const oneHalf = await withBackend({ threads: 1, halfWeights: true }, (backend) => wasmGreedy(backend, 'f16', 4));
+  const oneWide = await withBackend({ threads: 1 }, (backend) => wasmGreedy(backend, 'f16', 4));
+  const twoHalf = await withBackend({ threads: 2 }, (backend) => wasmGreedy(backend, 'f16', 4));
+  assert.deepEqual(oneHalf.logits, oneWide.logits);
+  assert.deepEqual(twoHalf.logits, oneWide.logits);
 });
 
 test('q8_0 weights: within quantization error of the reference on the same weights', async (t) => {

@@ -46,6 +46,10 @@ const CASES: Case[] = [
     cols: 72, queryRows: 5, kvRows: 160,
     call: { heads: 3, sequences: 3, capacity: 160, length: 150, shared: true, returnWeights: true },
   },
+  // Blocked path (keys packed into panels): non-causal, no weights, ≥ 16 queries, head width a multiple of 8.
+  { name: 'blocked: 2 heads of 64, 83 queries over 131 keys (partial panels and blocks)', cols: 128, queryRows: 83, kvRows: 131, call: { heads: 2, sequences: 1, capacity: 131, length: 131, shared: false } },
+  { name: 'blocked: 3 heads of 8, 2 sequences, 21 of 30 keys', cols: 24, queryRows: 18, kvRows: 60, call: { heads: 3, sequences: 2, capacity: 30, length: 21, shared: false } },
+  { name: 'blocked: shared keys, 2 sequences of 17 queries, 70 of 75 keys, peaky', cols: 32, queryRows: 17, kvRows: 75, call: { heads: 2, sequences: 2, capacity: 75, length: 70, shared: true }, scale: 3.5 },
   { name: 'odd headDim 5 with 7 heads', cols: 35, queryRows: 6, kvRows: 9, call: { heads: 7, sequences: 1, capacity: 9, length: 9, shared: false } },
   { name: 'one key', cols: 8, queryRows: 3, kvRows: 4, call: { heads: 2, sequences: 1, capacity: 4, length: 1, shared: false, returnWeights: true } },
   { name: 'peaky softmax (scores up to ~100)', cols: 64, queryRows: 9, kvRows: 130, call: { heads: 1, sequences: 1, capacity: 130, length: 130, shared: false, returnWeights: true }, scale: 3.5 },
@@ -112,6 +116,41 @@ test('attention work units split anywhere give the same result as one call', asy
     for (const at of [...blocks, ...scratch]) heap.free(at);
   }
   t.diagnostic(`${units} units`);
+});
+
+test('blocked attention: packing and work units split anywhere give the same result as one call', () => {
+  const kernels = variants[0]![1]!;
+  const c = CASES.find((x) => x.name.startsWith('blocked: 3 heads'))!;
+  const { heads, sequences, capacity, length } = c.call;
+  const q = random.values(sequences * c.queryRows * c.cols);
+  const k = random.values(c.kvRows * c.cols);
+  const v = random.values(c.kvRows * c.cols);
+  const whole = kernels.attention(q, k, v, c.cols, c.call);
+  const { heap, kernels: exports } = kernels;
+  const packedBytes = exports.attentionPackedKeyBytes(c.cols, heads, sequences, c.queryRows, length, 0, -1, 0);
+  assert.ok(packedBytes > 0, 'this call takes the blocked path');
+  assert.equal(exports.attentionPackedKeyBytes(c.cols, heads, sequences, c.queryRows, length, 0, 0, 0), 0, 'causal calls do not');
+  assert.equal(exports.attentionPackedKeyBytes(c.cols, heads, sequences, c.queryRows, length, 0, -1, 1), 0, 'calls wanting weights do not');
+  const units = exports.attentionWorkUnits(heads, sequences, c.queryRows);
+  const packUnits = exports.attentionPackUnits(heads, sequences, 0);
+  assert.equal(units, 2 * 3 * 2);
+  assert.equal(packUnits, 6);
+  const blocks = [q, k, v, q].map((a) => heap.allocate(a.length * 4));
+  const packed = heap.allocate(packedBytes);
+  const scratch = [heap.allocate(exports.attentionScratchBytes()), heap.allocate(exports.attentionScratchBytes())];
+  try {
+    const [qAt, kAt, vAt, outAt] = blocks as [number, number, number, number];
+    heap.f32(qAt, q.length).set(q);
+    heap.f32(kAt, k.length).set(k);
+    heap.f32(vAt, v.length).set(v);
+    for (const [start, end] of [[4, 6], [0, 1], [1, 4]] as const) exports.attentionPackKeys(kAt, vAt, packed, c.cols, heads, capacity, length, start, end);
+    for (const [start, end, s] of [[0, 5, 0], [9, 12, 1], [5, 9, 0]] as const) {
+      exports.attentionBlocked(qAt, packed, outAt, c.cols, heads, sequences, c.queryRows, length, 0, scratch[s]!, start, end);
+    }
+    assert.deepEqual(heap.f32(outAt, q.length).slice(), whole.output, 'output bit-identical');
+  } finally {
+    for (const at of [...blocks, packed, ...scratch]) heap.free(at);
+  }
 });
 
 test('attention rejects shapes the reference rejects, with MurmurErrors', () => {

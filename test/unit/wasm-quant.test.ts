@@ -204,6 +204,36 @@ for (const dtype of ['f16', 'bf16', 'f32'] as const) {
   }
 }
 
+for (const [name, engine] of variants) {
+  test(`${name}: f16 weights kept as halves give the f32 layout's results bit for bit`, (t) => {
+    if (!engine) return t.skip(relaxedMissing);
+    for (const [m, k, n] of [[1, 1, 1], [3, 5, 7], [17, 33, 130], [1, 384, 1031], [6, 64, 24]] as const) {
+      const values = normals(n * k, 0.05);
+      // Zeros of both signs, subnormal halves (below 2⁻¹⁴) of both signs, the largest half.
+      const specials = [0, -0, 3e-6, -5.9e-8, 6.1e-5, -1e-7, 65504, -65504];
+      for (let i = 0; i < Math.min(values.length, specials.length); i++) values[(i * 7919) % values.length] = specials[i]!;
+      const w = encodeTensor(values, [n, k], 'f16');
+      const half = packWeightTensor(engine, w, 'w', { keepHalf: true });
+      const full = packWeightTensor(engine, w, 'w');
+      assert.equal(half.layout, 'f16');
+      assert.equal(half.byteLength, Math.ceil(n / 8) * 8 * k * 2, 'two bytes per value');
+      const x = normals(m * k);
+      const bias = normals(n);
+      const residual = normals(m * n);
+      for (const epilogue of [{}, { bias, gelu: true, residual }] as MatmulEpilogue[]) {
+        assert.deepEqual(matmulPacked(engine, x, m, half, epilogue), matmulPacked(engine, x, m, full, epilogue), `${m}×${k}×${n}`);
+      }
+      half.release();
+      full.release();
+    }
+    // An infinity or NaN cannot be widened in-register: such a tensor stays in the f32 layout.
+    const bad = encodeTensor(Float32Array.from([1, Infinity, 2, 3]), [2, 2], 'f16');
+    const packed = packWeightTensor(engine, bad, 'bad', { keepHalf: true });
+    assert.equal(packed.layout, 'f32');
+    packed.release();
+  });
+}
+
 test('plain SIMD and relaxed SIMD give bit-identical quantized results', (t) => {
   if (!relaxed) return t.skip(relaxedMissing);
   for (const dtype of QUANT_TYPES) {

@@ -5,6 +5,7 @@
 // memory because their static data would overlap. Every kernel file is re-exported from here.
 
 export * from './matmul';
+export * from './matmul-half';
 export * from './layernorm';
 export * from './conv';
 export * from './attention';

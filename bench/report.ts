@@ -28,7 +28,7 @@ const fixed = (value: number | undefined, digits: number) => (value === undefine
 
 /** Value over the smallest peer value among `candidates` (undefined when no peer measured it). */
 function ratioToFastestPeer(value: number | undefined, candidates: { kind: string; value: number | undefined }[]): string {
-  const peers = candidates.filter((c) => c.kind === 'peer' && c.value !== undefined && Number.isFinite(c.value)).map((c) => c.value!);
+  const peers = candidates.filter((c) => c.kind === 'peer' && c.value !== undefined && Number.isFinite(c.value) && c.value > 0).map((c) => c.value!);
   if (value === undefined || peers.length === 0) return '-';
   return (value / Math.min(...peers)).toFixed(2);
 }

@@ -121,8 +121,11 @@ export interface ShoutStreamRun {
   lines: string[];
 }
 
-/** Streams the audio `repeats` times through one stream capped at `maxTokens` tokens. */
-async function shoutStream(audioUrl: string, threads: number, maxTokens: number, repeats: number, timeoutMs: number): Promise<ShoutStreamRun> {
+/**
+ * Streams the audio through one stream capped at `maxTokens` tokens: `warmUps` untimed runs
+ * (the first whisper_full in a page also starts its worker threads), then `repeats` timed ones.
+ */
+async function shoutStream(audioUrl: string, threads: number, maxTokens: number, warmUps: number, repeats: number, timeoutMs: number): Promise<ShoutStreamRun> {
   if (!shout) throw new Error('call shoutLoad first');
   const { module, output, transcripts } = shout;
   const audio = await loadAudio(audioUrl);
@@ -132,7 +135,7 @@ async function shoutStream(audioUrl: string, threads: number, maxTokens: number,
   module.startStream('model.bin', 'en', threads, false, maxTokens, 0, false);
   await waiting;
   const run: ShoutStreamRun = { seconds: [], tokens: [], lines: [] };
-  for (let i = 0; i < repeats; i++) {
+  for (let i = 0; i < warmUps + repeats; i++) {
     const timed = output.next(/stream: whisper_full\(\) returned/, timeoutMs, 'shout stream whisper_full');
     const answered = output.next(/\[stream transcription\]/, timeoutMs, 'shout stream result');
     module.setStreamAudio(audio);
@@ -140,6 +143,7 @@ async function shoutStream(audioUrl: string, threads: number, maxTokens: number,
     await answered;
     const match = /returned (-?\d+) in ([\d.]+) seconds/.exec(line);
     if (!match || match[1] !== '0') throw new Error(`shout: whisper_full failed: ${line}`);
+    if (i < warmUps) continue;
     run.seconds.push(Number(match[2]));
     // The result is JSON built by string concatenation (token texts may break it): count ids.
     run.tokens.push((transcripts.at(-1)?.match(/"id":\s*\d+/g) ?? []).length);

@@ -4,9 +4,9 @@
 //    encoder's time per run and the decoder's per single-token run. With random weights the
 //    temperature fallback decodes many times over, so only those per-run times are comparable.
 //  - @transcribe/shout: prints no timings; its stream mode caps the tokens and turns the fallback
-//    off, so whisper_full's wall time at two caps gives the per-token decode time (the
-//    difference) and the encoder time (the shorter run less its tokens; it also holds the
-//    log-mel and the prompt pass, a few percent).
+//    off, so whisper_full's wall time (best of the repeats, after a warm-up) at two caps gives the
+//    per-token decode time (the difference) and the encoder time (the shorter run less its
+//    tokens; it also holds the log-mel and the prompt pass).
 // Only f16 models: these builds abort on f32 ones at these shapes (ggml im2col).
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -109,7 +109,7 @@ async function runWhisperWasm(context: BenchContext): Promise<BenchResult[]> {
         .map((stage) => [stage, timings.get(stage)] as const)
         .filter(([, timing]) => timing)
         .map(([stage, timing]) => `${stage} ${timing!.ms.toFixed(0)} ms${timing!.runs === undefined ? '' : ` / ${timing!.runs} runs`}`);
-      result.notes!.push(`whisper_print_timings: ${summary.join(', ')}`);
+      result.notes!.push(`one full_default run, the page's first (it also starts the worker threads; a warm-up would cost a whole fallback-laden run): whisper_print_timings: ${summary.join(', ')}`);
       const fallbacks = lines.find((line) => /fallbacks =/.test(line));
       if (fallbacks) result.notes!.push(fallbacks.replace(/^whisper_print_timings:\s*/, '').trim());
       context.log(`  whisper.wasm ${model}: encoder ${result.encoderMs.toFixed(0)} ms, decode ${result.decodeMsPerToken?.toFixed(2) ?? '?'} ms/token`);
@@ -127,11 +127,6 @@ async function runWhisperWasm(context: BenchContext): Promise<BenchResult[]> {
 /** Token caps of shout's two stream runs: the difference is timed decoder steps. */
 const SHOUT_CAPS = { short: 1, long: 201 };
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
-
 async function runShout(context: BenchContext): Promise<BenchResult[]> {
   const results: BenchResult[] = [];
   // Each run is a whole encoder pass plus up to 200 decoder steps: long, so few repeats.
@@ -146,18 +141,20 @@ async function runShout(context: BenchContext): Promise<BenchResult[]> {
       page = await (await context.session()).openPage('/bench/pages/whisper-cpp.html');
       const api = page.api<typeof whisperCppPageApi>({ timeoutMs: RUN_TIMEOUT_MS + 60_000 });
       await api.shoutLoad(modelUrl);
-      const short = await api.shoutStream(audioUrl, context.threads, SHOUT_CAPS.short, repeats, RUN_TIMEOUT_MS);
-      const long = await api.shoutStream(audioUrl, context.threads, SHOUT_CAPS.long, repeats, RUN_TIMEOUT_MS);
+      const short = await api.shoutStream(audioUrl, context.threads, SHOUT_CAPS.short, 1, repeats, RUN_TIMEOUT_MS);
+      const long = await api.shoutStream(audioUrl, context.threads, SHOUT_CAPS.long, 0, repeats, RUN_TIMEOUT_MS);
       result.notes!.push(buildSettings(short.lines));
-      const extraTokens = median(long.tokens) - median(short.tokens);
-      if (extraTokens <= 0) throw new Error(`shout decoded ${median(long.tokens)} tokens with a cap of ${SHOUT_CAPS.long} and ${median(short.tokens)} with ${SHOUT_CAPS.short}: no decoder steps to time`);
-      const shortMs = median(short.seconds) * 1000;
-      const longMs = median(long.seconds) * 1000;
+      // Fastest of the repeats: other processes only ever add time.
+      const shortMs = Math.min(...short.seconds) * 1000;
+      const longMs = Math.min(...long.seconds) * 1000;
+      const shortTokens = Math.min(...short.tokens);
+      const extraTokens = Math.min(...long.tokens) - Math.max(...short.tokens);
+      const timings = `${shortTokens} tokens in ${shortMs.toFixed(0)} ms, ${Math.min(...long.tokens)} tokens in ${longMs.toFixed(0)} ms`;
+      if (extraTokens <= 0) throw new Error(`shout decoded no more tokens with a cap of ${SHOUT_CAPS.long} than with ${SHOUT_CAPS.short} (${timings}): no decoder steps to time`);
+      if (longMs <= shortMs) throw new Error(`the run with ${extraTokens} more decoder steps was not slower (${timings}): the machine was too busy to time them; run again`);
       result.decodeMsPerToken = (longMs - shortMs) / extraTokens;
-      result.encoderMs = shortMs - median(short.tokens) * result.decodeMsPerToken;
-      result.notes!.push(
-        `stream mode (no fallback), median of ${repeats}: ${median(short.tokens)} tokens in ${shortMs.toFixed(0)} ms, ${median(long.tokens)} tokens in ${longMs.toFixed(0)} ms; encoder time includes log-mel and the prompt pass`,
-      );
+      result.encoderMs = shortMs - shortTokens * result.decodeMsPerToken;
+      result.notes!.push(`stream mode (no fallback), one warm-up, best of ${repeats}: ${timings}; encoder time includes log-mel and the prompt pass`);
       context.log(`  shout ${model}: encoder ≈${result.encoderMs.toFixed(0)} ms, decode ${result.decodeMsPerToken.toFixed(2)} ms/token`);
     } catch (error) {
       result.error = messageOf(error);

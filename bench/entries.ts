@@ -5,6 +5,7 @@
 import { ortWasmEntry, ortWebGpuEntry } from './peers/ort.ts';
 import { shoutEntry, whisperWasmEntry } from './peers/whisper-cpp.ts';
 import { murmurWasmEntry } from './murmur-wasm.ts';
+import { murmurWebGpuEntry } from './murmur-webgpu.ts';
 import type { BenchEntry } from './types.ts';
 
 export const BENCH_ENTRIES: BenchEntry[] = [
@@ -13,4 +14,5 @@ export const BENCH_ENTRIES: BenchEntry[] = [
   ortWasmEntry,
   ortWebGpuEntry,
   murmurWasmEntry,
+  murmurWebGpuEntry,
 ];

@@ -13,6 +13,7 @@
  * are folded into one block of rows, so each key tile is read once for all of them.
  */
 import { readFloat32 } from './device.ts';
+import { kernelVariants, type AttentionVariant } from './variants.ts';
 import {
   cachedPipeline,
   checkBuffer,
@@ -57,6 +58,8 @@ export interface AttentionArgs {
   output: GPUBuffer;
   /** When given, receives the softmax weights [sequences × heads × queryRows, length]. */
   weights?: GPUBuffer;
+  /** Overrides the device's chosen variant (kernelVariants). */
+  variant?: AttentionVariant;
 }
 
 interface AttentionShape {
@@ -289,6 +292,134 @@ const WEIGHTS_SWEEP = (scoresPerThread: number) => /* wgsl */ `
   }
 `;
 
+/** Invocations per workgroup of the row variant. */
+const ROW_WORKGROUP = 64;
+/** Query rows each invocation of a row variant owns: they share every key and value read. */
+export function attentionRowsPerThread(variant: AttentionVariant): number {
+  return variant === 'rows8' ? 8 : variant === 'rows4' ? 4 : variant === 'rows2' ? 2 : 1;
+}
+
+/**
+ * The row variant, for adapters that emulate workgroups on a CPU (variants.ts): each invocation
+ * owns 2, 4 or 8 query rows of one head and streams every key and value it needs
+ * straight from storage, with the online softmax in registers: no workgroup memory, no barriers.
+ * The running output is rescaled only when a row's max grows, which after the first keys is rare.
+ */
+export function attentionRowShader(headDim: number, returnWeights: boolean, rowsPerThread: number): string {
+  const headQuads = quads(headDim);
+  const rows = Array.from({ length: rowsPerThread }, (_, r) => r);
+  const ds = Array.from({ length: headQuads }, (_, d) => d);
+  // Whole vec4 loads when every head starts 16-byte aligned; otherwise guarded scalar loads.
+  const vectorised = headDim % 4 === 0;
+  const element = vectorised ? 'vec4f' : 'f32';
+  // Everything is unrolled over the head's quads: a private array indexed in a loop is a
+  // per-lane gather on SIMD CPU emulations, named registers are not.
+  const each = <T,>(items: T[], line: (item: T) => string) => items.map(line).join('\n');
+  const pairs = rows.flatMap((r) => ds.map((d) => ({ r, d })));
+  return /* wgsl */ `
+struct Params {
+  queryRows: u32,
+  rowsPerSequence: u32,
+  heads: u32,
+  sequenceKeyRows: u32,
+  length: u32,
+  causal: u32,
+  queryOffset: u32,
+  cols: u32,
+  scale: f32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> q: array<${element}>;
+@group(0) @binding(2) var<storage, read> keys: array<${element}>;
+@group(0) @binding(3) var<storage, read> values: array<${element}>;
+@group(0) @binding(4) var<storage, read_write> output: array<f32>;
+${returnWeights ? '@group(0) @binding(5) var<storage, read_write> weights: array<f32>;' : ''}
+
+const HEAD_DIM = ${headDim}u;
+const MASKED = -3.0e38;
+
+fn visibleKeys(row: u32) -> u32 {
+  if (row >= params.queryRows) { return 0u; }
+  if (params.causal != 0u) { return min(params.queryOffset + row + 1u, params.length); }
+  return params.length;
+}
+${['q', 'keys', 'values'].map((source) => /* wgsl */ `
+fn quad_${source}(row: u32, channel: u32, quad: u32) -> vec4f {
+${
+  vectorised
+    ? `  return ${source}[(row * params.cols + channel) / 4u + quad];`
+    : `  let base = row * params.cols + channel + quad * 4u;
+  var v = vec4f(0.0);
+  for (var c = 0u; c < 4u; c++) {
+    if (quad * 4u + c < HEAD_DIM) { v[c] = ${source}[base + c]; }
+  }
+  return v;`
+}
+}
+`).join('')}
+
+@compute @workgroup_size(${ROW_WORKGROUP})
+fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) local: u32) {
+  let firstRow = (group.x * ${ROW_WORKGROUP}u + local) * ${rowsPerThread}u;
+  if (firstRow >= params.queryRows) { return; }
+  let head = group.y;
+  let sequence = group.z;
+  let channel = head * HEAD_DIM;
+  let keyBase = sequence * params.sequenceKeyRows;
+  let queryBase = sequence * params.queryRows;
+${each(rows, (r) => `  let visible${r} = visibleKeys(firstRow + ${r}u);
+  // Rows past the end read the block's first row (valid memory) and are never stored.
+  let queryRow${r} = queryBase + select(firstRow, firstRow + ${r}u, visible${r} > 0u);
+  var max${r} = MASKED;
+  var sum${r} = 0.0;`)}
+${each(pairs, ({ r, d }) => `  let q${r}_${d} = quad_q(queryRow${r}, channel, ${d}u) * params.scale;
+  var acc${r}_${d} = vec4f(0.0);`)}
+  // Rows later in the block see at least as many keys (causal), so the largest count bounds the loop.
+  let keyCount = ${rows.slice(1).reduce((acc, r) => `max(${acc}, visible${r})`, 'visible0')};
+  for (var key = 0u; key < keyCount; key++) {
+    let keyRow = keyBase + key;
+${each(ds, (d) => `    let k${d} = quad_keys(keyRow, channel, ${d}u);`)}
+${each(rows, (r) => `    var score${r} = ${ds.map((d) => `dot(q${r}_${d}, k${d})`).join(' + ')};
+    if (key >= visible${r}) { score${r} = MASKED; }
+    if (score${r} > max${r}) {
+      let correction = exp(max${r} - score${r});
+${each(ds, (d) => `      acc${r}_${d} *= correction;`)}
+      sum${r} *= correction;
+      max${r} = score${r};
+    }
+    let p${r} = select(0.0, exp(score${r} - max${r}), key < visible${r});
+    sum${r} += p${r};`)}
+${each(ds, (d) => `    let v${d} = quad_values(keyRow, channel, ${d}u);
+${each(rows, (r) => `    acc${r}_${d} = fma(vec4f(p${r}), v${d}, acc${r}_${d});`)}`)}
+  }
+${each(rows, (r) => `  if (visible${r} > 0u) {
+    let base = (queryBase + firstRow + ${r}u) * params.cols + channel;
+${each(ds, (d) => `    {
+      let mixed = acc${r}_${d} / sum${r};
+${each([0, 1, 2, 3].filter((c) => d * 4 + c < headDim), (c) => `      output[base + ${d * 4 + c}u] = mixed[${c}];`)}
+    }`)}
+  }`)}
+${
+  returnWeights
+    ? each(rows, (r) => `  if (visible${r} > 0u) {
+    let absoluteRow = queryBase + firstRow + ${r}u;
+    let weightRow = ((absoluteRow / params.rowsPerSequence) * params.heads + head) * params.rowsPerSequence + absoluteRow % params.rowsPerSequence;
+    for (var key = 0u; key < params.length; key++) {
+      var weight = 0.0;
+      if (key < visible${r}) {
+        let score = ${ds.map((d) => `dot(q${r}_${d}, quad_keys(keyBase + key, channel, ${d}u))`).join(' + ')};
+        weight = exp(score - max${r}) / sum${r};
+      }
+      weights[weightRow * params.length + key] = weight;
+    }
+  }`)
+    : ''
+}
+}
+`;
+}
+
 /** Checks the arguments against each other and returns headDim and queryRows. */
 function checkArgs(args: AttentionArgs): { headDim: number; queryRows: number } {
   const { rows, cols, heads, sequences, capacity, length, shared, causal } = args;
@@ -327,8 +458,15 @@ export function recordAttention(recording: GpuRecording, args: AttentionArgs): v
   const fold = args.shared && !args.causal;
   const gridRows = fold ? args.rows : queryRows;
   const gridSequences = fold ? 1 : args.sequences;
-  const shape = attentionShape(headDim, gridRows, args.weights !== undefined);
-  const pipeline = cachedPipeline(recording.device, `attention d${headDim} q${shape.blockRows} k${shape.tileKeys}${shape.returnWeights ? ' +weights' : ''}`, attentionShader(shape));
+  const returnWeights = args.weights !== undefined;
+  const variant = args.variant ?? kernelVariants(recording.device).attention;
+  const shape = attentionShape(headDim, gridRows, returnWeights);
+  const rowsPerThread = attentionRowsPerThread(variant);
+  const perThread = variant !== 'flash';
+  const rowsPerWorkgroup = perThread ? ROW_WORKGROUP * rowsPerThread : shape.blockRows;
+  const pipeline = perThread
+      ? cachedPipeline(recording.device, `attention ${variant} d${headDim}${returnWeights ? ' +weights' : ''}`, attentionRowShader(headDim, returnWeights, rowsPerThread))
+      : cachedPipeline(recording.device, `attention d${headDim} q${shape.blockRows} k${shape.tileKeys}${shape.returnWeights ? ' +weights' : ''}`, attentionShader(shape));
   const params = uniformWords(recording, KERNEL, [
     gridRows,
     queryRows,
@@ -341,7 +479,7 @@ export function recordAttention(recording: GpuRecording, args: AttentionArgs): v
     f32Bits(1 / Math.sqrt(headDim)),
   ]);
   const buffers = [params, args.q, args.key, args.value, args.output, ...(args.weights ? [args.weights] : [])];
-  const blocks = Math.ceil(gridRows / shape.blockRows);
+  const blocks = Math.ceil(gridRows / rowsPerWorkgroup);
   const limit = recording.device.limits.maxComputeWorkgroupsPerDimension;
   if (blocks > limit || args.heads > limit || gridSequences > limit) {
     throw shapeError(`${KERNEL}: ${blocks} row blocks × ${args.heads} heads × ${gridSequences} sequences exceed the workgroup grid limit ${limit}`);

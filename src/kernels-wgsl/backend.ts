@@ -22,6 +22,7 @@ import { BufferPool, type BufferPoolStats } from './buffer-pool.ts';
 import { cacheWritePairs, recordCopyRows, recordFill } from './cache.ts';
 import { convOutputFrames, recordConv1d } from './conv.ts';
 import { GpuKernelError, requestGpuDevice } from './device.ts';
+import { applyAdapterVariants } from './variants.ts';
 import { recordAddPositionalEmbedding, recordEmbed } from './embedding.ts';
 import { recordLayerNorm } from './layernorm.ts';
 import { recordLinear, uploadLinearWeights, WEIGHT_K_ALIGNMENT, WEIGHT_N_ALIGNMENT, type GpuLinear, type GpuLinearWeights, type MatmulWeightDType } from './matmul.ts';
@@ -178,6 +179,8 @@ class PassCountingEncoder {
 
 export async function createWebGpuBackend(options: WebGpuBackendOptions = {}): Promise<WebGpuBackend> {
   const device = options.device ?? (await requestGpuDevice({ gpu: options.gpu })).device;
+  // Variants for the adapter (CPU emulations get barrier-free kernels) unless some were set or tuned already.
+  applyAdapterVariants(device);
   return new WebGpuBackendImpl(device, options.device === undefined, options);
 }
 

@@ -7,6 +7,7 @@
  */
 import type { Conv1dOptions } from '../core/model/ops.ts';
 import { readFloat32 } from './device.ts';
+import { kernelVariants, type ConvVariant } from './variants.ts';
 import {
   cachedPipeline,
   checkBuffer,
@@ -62,6 +63,65 @@ fn main(@builtin(global_invocation_id) id: vec3u) {
 `;
 }
 
+/**
+ * The blocked variant (variants.ts 'blocked'): each invocation computes BLOCK output channels of
+ * BLOCK output frames, so every input and weight value it loads feeds BLOCK multiply-adds instead
+ * of one; no workgroup memory or barriers. For CPU emulations, where loads are what costs.
+ */
+const BLOCK = 4;
+
+function blockedConvShader({ channelsFirst, gelu, bias }: ConvShaderConfig): string {
+  const read = (f: number) => (channelsFirst ? `x[c * params.frames + source${f}]` : `x[source${f} * params.inChannels + c]`);
+  const items = [0, 1, 2, 3];
+  return /* wgsl */ `
+struct Params { frames: u32, inChannels: u32, outChannels: u32, outFrames: u32, stride: u32 }
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> weight: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+${bias ? '@group(0) @binding(4) var<storage, read> bias: array<f32>;' : ''}
+${gelu ? GELU_WGSL : ''}
+
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(global_invocation_id) id: vec3u) {
+  let o0 = id.x * ${BLOCK}u;
+  let t0 = id.y * ${BLOCK}u;
+  if (o0 >= params.outChannels || t0 >= params.outFrames) { return; }
+  // Channels and frames past the end are clamped onto the last (valid reads, never stored).
+${items.map((i) => `  let w${i} = min(o0 + ${i}u, params.outChannels - 1u) * params.inChannels * 3u;`).join('\n')}
+${items.flatMap((f) => items.map((o) => `  var sum${f}_${o} = 0.0;`)).join('\n')}
+  for (var k = 0u; k < 3u; k++) {
+${items
+  .map(
+    (f) => `    let position${f} = i32(min(t0 + ${f}u, params.outFrames - 1u) * params.stride + k) - 1;
+    // Padding: a tap outside the input reads frame 0 and counts nothing.
+    let valid${f} = select(0.0, 1.0, position${f} >= 0 && position${f} < i32(params.frames));
+    let source${f} = u32(clamp(position${f}, 0, i32(params.frames) - 1));`,
+  )
+  .join('\n')}
+    for (var c = 0u; c < params.inChannels; c++) {
+${items.map((f) => `      let x${f} = ${read(f)} * valid${f};`).join('\n')}
+${items.map((o) => `      let k${o} = weight[w${o} + c * 3u + k];`).join('\n')}
+${items.flatMap((f) => items.map((o) => `      sum${f}_${o} = fma(x${f}, k${o}, sum${f}_${o});`)).join('\n')}
+    }
+  }
+${items
+  .flatMap((f) =>
+    items.map(
+      (o) => `  if (t0 + ${f}u < params.outFrames && o0 + ${o}u < params.outChannels) {
+    var value = sum${f}_${o};
+    ${bias ? `value += bias[o0 + ${o}u];` : ''}
+    ${gelu ? 'value = gelu(value);' : ''}
+    y[(t0 + ${f}u) * params.outChannels + o0 + ${o}u] = value;
+  }`,
+    ),
+  )
+  .join('\n')}
+}
+`;
+}
+
 export interface ConvArgs extends Conv1dOptions {
   /** channels-first [inChannels, frames] or time-major [frames, inChannels], f32. */
   x: GPUBuffer;
@@ -74,6 +134,8 @@ export interface ConvArgs extends Conv1dOptions {
   bias?: GPUBuffer;
   /** [convOutputFrames(frames, stride), outChannels] f32. */
   output: GPUBuffer;
+  /** Overrides the device's chosen variant (kernelVariants). */
+  variant?: ConvVariant;
 }
 
 export function convOutputFrames(frames: number, stride: 1 | 2): number {
@@ -93,14 +155,17 @@ export function recordConv1d(recording: GpuRecording, args: ConvArgs): void {
   checkBuffer(KERNEL, 'output', args.output, outFrames * outChannels);
   if (args.output === args.x) throw shapeError(`${KERNEL}: the output buffer is also the input`);
   const limit = recording.device.limits.maxComputeWorkgroupsPerDimension;
-  const grid: [number, number] = [Math.ceil(outChannels / WORKGROUP), outFrames];
+  const blocked = (args.variant ?? kernelVariants(recording.device).conv) === 'blocked';
+  const grid: [number, number] = blocked
+    ? [Math.ceil(Math.ceil(outChannels / BLOCK) / WORKGROUP), Math.ceil(outFrames / BLOCK)]
+    : [Math.ceil(outChannels / WORKGROUP), outFrames];
   if (grid[0] > limit || grid[1] > limit) throw shapeError(`${KERNEL}: ${outFrames} × ${outChannels} outputs exceed the workgroup grid limit ${limit}`);
 
   const config = { channelsFirst: args.inputLayout === 'channels-first', gelu: args.gelu ?? false, bias: args.bias !== undefined };
-  const label = `conv1d ${args.inputLayout}${config.gelu ? ' +gelu' : ''}`;
+  const label = `conv1d${blocked ? ' blocked' : ''} ${args.inputLayout}${config.gelu ? ' +gelu' : ''}`;
   const params = uniformWords(recording, KERNEL, [frames, inChannels, outChannels, outFrames, stride]);
   const buffers = [params, args.x, args.weight, args.output, ...(args.bias ? [args.bias] : [])];
-  recordDispatch(recording, label, cachedPipeline(recording.device, label, convShader(config)), buffers, grid);
+  recordDispatch(recording, label, cachedPipeline(recording.device, label, blocked ? blockedConvShader(config) : convShader(config)), buffers, grid);
 }
 
 export interface ConvInput extends Conv1dOptions {
@@ -110,6 +175,7 @@ export interface ConvInput extends Conv1dOptions {
   outChannels: number;
   weight: Float32Array;
   bias?: Float32Array;
+  variant?: ConvVariant;
 }
 
 /** Uploads, runs and reads back one convolution (tests, experiments); the result is [outFrames, outChannels]. */

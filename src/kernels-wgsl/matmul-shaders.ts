@@ -47,7 +47,23 @@ export type MatmulVariant =
       /** Rows the kernel is compiled for, at least M, at most GEMV_MAX_ROWS. */
       rows: number;
       vectorX: boolean;
+    }
+  | {
+      /**
+       * For CPU-emulated adapters (SwiftShader): no workgroup memory and no barriers; each
+       * invocation owns a rowsPerThread × colsPerThread block of y and streams x and W from
+       * storage with vec4 loads. Real GPUs want the tiled kernel; the autotuner picks.
+       */
+      kind: 'register';
+      rowsPerThread: RegisterBlock;
+      colsPerThread: RegisterBlock;
+      /** Invocations per workgroup. */
+      workgroup: 64 | 128 | 256;
+      vectorX: boolean;
     };
+
+/** Register-block sides of the register variant; each divides TILE_N, so W reads stay in the padding. */
+export type RegisterBlock = 1 | 2 | 4 | 8;
 
 /** Invocations (and so columns) per workgroup of the columns kernel. */
 export const COLUMNS_PER_GROUP = 64;
@@ -69,6 +85,7 @@ export const MATMUL_PARAMS_BYTES = 32;
 export function matmulShader(config: MatmulShaderConfig): string {
   const { variant } = config;
   if (variant.kind === 'tiled') return tiledShader(config);
+  if (variant.kind === 'register') return registerShader(config, variant);
   return variant.kind === 'gemv' ? gemvShader(config, variant) : columnsShader(config, variant);
 }
 
@@ -286,6 +303,46 @@ ${rows.map((r) => `  var acc${r} = vec4<f32>(0.0);`).join('\n')}
 ${rows.map((r) => `    acc${r} = fma(loadX4(${r}u, k4 * 4u), w, acc${r});`).join('\n')}
   }
 ${rows.map((r) => `  if (${r}u < params.m) { y[${r}u * params.n + col] = finish(dot(acc${r}, vec4<f32>(1.0)), ${r}u, col); }`).join('\n')}
+}
+`;
+}
+
+function registerShader(config: MatmulShaderConfig, variant: Extract<MatmulVariant, { kind: 'register' }>): string {
+  const rows = Array.from({ length: variant.rowsPerThread }, (_, i) => i);
+  const cols = Array.from({ length: variant.colsPerThread }, (_, j) => j);
+  const pairs = rows.flatMap((r) => cols.map((c) => ({ r, c })));
+  // Rows past M are clamped onto the last row (valid memory, results never stored), so the
+  // vec4 path's hot loop has no bounds checks at all.
+  const loadX = variant.vectorX
+    ? (r: number) => `x[xRow${r} + k4]`
+    : (r: number) => `loadX4(row${r}, k4 * 4u)`;
+  return /* wgsl */ `${header(config)}
+const ROWS = ${variant.rowsPerThread}u;
+const COLS = ${variant.colsPerThread}u;
+
+@compute @workgroup_size(${variant.workgroup})
+fn main(@builtin(workgroup_id) group: vec3u, @builtin(local_invocation_index) lane: u32) {
+  let id = (group.y * params.groupsX + group.x) * ${variant.workgroup}u + lane;
+  let colBlocks = (params.n + COLS - 1u) / COLS;
+  let rowBlock = id / colBlocks;
+  let firstRow = rowBlock * ROWS;
+  let col0 = (id % colBlocks) * COLS;
+  if (firstRow >= params.m) { return; }
+  let k4Count = (params.k + 3u) / 4u;
+${rows.map((r) => `  let row${r} = min(firstRow + ${r}u, params.m - 1u);\n  let xRow${r} = row${r} * k4Count;`).join('\n')}
+${cols.map((c) => `  let wRow${c} = (col0 + ${c}u) * params.wRow4;`).join('\n')}
+${pairs.map(({ r, c }) => `  var acc${r}_${c} = 0.0;`).join('\n')}
+  for (var k4 = 0u; k4 < k4Count; k4++) {
+${rows.map((r) => `    let x${r} = ${loadX(r)};`).join('\n')}
+${cols.map((c) => `    let w${c} = vec4<f32>(w[wRow${c} + k4]);`).join('\n')}
+${pairs.map(({ r, c }) => `    acc${r}_${c} += dot(x${r}, w${c});`).join('\n')}
+  }
+${pairs
+  .map(
+    ({ r, c }) =>
+      `  if (firstRow + ${r}u < params.m && col0 + ${c}u < params.n) { y[(firstRow + ${r}u) * params.n + col0 + ${c}u] = finish(acc${r}_${c}, firstRow + ${r}u, col0 + ${c}u); }`,
+  )
+  .join('\n')}
 }
 `;
 }

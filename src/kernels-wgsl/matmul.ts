@@ -11,6 +11,7 @@ import { MurmurError } from '../core/errors.ts';
 import { f32ToF16 } from '../core/model/dtype.ts';
 import { GpuKernelError, GpuUnavailableError } from './device.ts';
 import { recordQuantizedMatmul, type GpuQuantizedLinear } from './matmul-quant.ts';
+import { kernelVariants } from './variants.ts';
 import { cachedPipeline, runRecorded, uniformWords, type GpuRecording } from './wgsl-common.ts';
 import {
   COLUMNS_PER_GROUP,
@@ -129,6 +130,15 @@ export function matmulVariant(m: number, _n: number, k: number, features: Readon
   return { kind: 'tiled', vectorX };
 }
 
+/** matmulVariant, with the many-rows kernel the device's chosen variants name (variants.ts). */
+export function deviceMatmulVariant(device: GPUDevice, m: number, n: number, k: number): MatmulVariant {
+  const variant = matmulVariant(m, n, k, device.features as ReadonlySet<string>);
+  const chosen = kernelVariants(device);
+  if (variant.kind === 'gemv' && chosen.fewRows === 'columns') return { kind: 'columns', rows: variant.rows, vectorX: variant.vectorX };
+  if (variant.kind !== 'tiled') return variant;
+  return { ...chosen.matmul, vectorX: variant.vectorX };
+}
+
 export interface MatmulArgs {
   /** [m, weights.inFeatures] f32, row-major, unpadded. */
   x: GPUBuffer;
@@ -161,7 +171,7 @@ export function recordMatmul(recording: GpuRecording, args: MatmulArgs): void {
   if (output === x || output === residual) throw shapeError(`${KERNEL}: the output buffer must not also be an input`);
   if (m === 0 || n === 0) return;
 
-  const variant = args.variant ?? matmulVariant(m, n, k, device.features as ReadonlySet<string>);
+  const variant = args.variant ?? deviceMatmulVariant(device, m, n, k);
   checkVariant(device, variant, weights, m, k);
   const config: MatmulShaderConfig = { variant, weightDType: weights.dtype };
   const pipeline = matmulPipeline(device, config);
@@ -244,7 +254,14 @@ function placeholderBuffer(device: GPUDevice): GPUBuffer {
 }
 
 function describeConfig({ variant, weightDType }: MatmulShaderConfig): string {
-  const kind = variant.kind === 'tiled' ? 'tiled' : variant.kind === 'gemv' ? `gemv×${variant.rows} ${variant.reduction}` : `columns×${variant.rows}`;
+  const kind =
+    variant.kind === 'tiled'
+      ? 'tiled'
+      : variant.kind === 'register'
+        ? `register ${variant.rowsPerThread}×${variant.colsPerThread} wg${variant.workgroup}`
+        : variant.kind === 'gemv'
+          ? `gemv×${variant.rows} ${variant.reduction}`
+          : `columns×${variant.rows}`;
   return `matmul ${kind}${variant.vectorX ? ' vec4-x' : ''} ${weightDType}`;
 }
 
@@ -254,6 +271,13 @@ function checkVariant(device: GPUDevice, variant: MatmulVariant, weights: GpuLin
     throw new GpuUnavailableError('f16 weights need a device created with the "shader-f16" feature');
   }
   if (variant.kind === 'tiled') return;
+  if (variant.kind === 'register') {
+    const blocks = [1, 2, 4, 8];
+    if (!blocks.includes(variant.rowsPerThread) || !blocks.includes(variant.colsPerThread) || ![64, 128, 256].includes(variant.workgroup)) {
+      throw shapeError(`${KERNEL}: register blocks ${variant.rowsPerThread}×${variant.colsPerThread} in workgroups of ${variant.workgroup} are not a supported variant`);
+    }
+    return;
+  }
   if (!Number.isInteger(variant.rows) || variant.rows < m || variant.rows > GEMV_MAX_ROWS) {
     throw shapeError(`${KERNEL}: a ${variant.kind} variant for ${variant.rows} rows cannot multiply ${m} rows (it takes ${GEMV_MAX_ROWS} at most)`);
   }
@@ -270,6 +294,14 @@ function dispatchGrid(device: GPUDevice, variant: MatmulVariant, m: number, n: n
       throw new GpuKernelError(KERNEL, `[${m}, ${n}] needs ${grid[0]} × ${grid[1]} workgroups, more than maxComputeWorkgroupsPerDimension (${limit})`);
     }
     return grid;
+  }
+  if (variant.kind === 'register') {
+    const threads = Math.ceil(m / variant.rowsPerThread) * Math.ceil(n / variant.colsPerThread);
+    const groups = Math.ceil(threads / variant.workgroup);
+    const x = Math.min(groups, limit);
+    const y = Math.ceil(groups / x);
+    if (y > limit) throw new GpuKernelError(KERNEL, `[${m}, ${n}] needs ${groups} workgroups, more than ${limit}² can hold`);
+    return [x, y];
   }
   // Column blocks folded into two dimensions; the kernel skips the few past the end.
   const blocks = Math.ceil(n / (variant.kind === 'gemv' ? GEMV_COLUMNS : COLUMNS_PER_GROUP));

@@ -9,7 +9,8 @@ import { gelu } from '../../src/core/reference/math.ts';
 import { runAttention } from '../../src/kernels-wgsl/attention.ts';
 import { convOutputFrames, runConv1d } from '../../src/kernels-wgsl/conv.ts';
 import { runAddPositionalEmbedding, runEmbed } from '../../src/kernels-wgsl/embedding.ts';
-import { runLayerNorm } from '../../src/kernels-wgsl/layernorm.ts';
+import { runLayerNorm, type LayerNormVariant } from '../../src/kernels-wgsl/layernorm.ts';
+import type { AttentionVariant, ConvVariant } from '../../src/kernels-wgsl/variants.ts';
 import { LOGITS_NO_TOKEN, packSuppressionMask, runLogits, type LogitsRow } from '../../src/kernels-wgsl/logits.ts';
 import { testValues } from './smoke-reference.ts';
 
@@ -101,12 +102,12 @@ export function referenceAttention(c: AttentionCase): { output: Float32Array; we
   return { output: result.output.data, ...(result.weights ? { weights: result.weights.data } : {}) };
 }
 
-export function runGpuAttention(device: GPUDevice, c: AttentionCase): Promise<{ output: Float32Array; weights?: Float32Array }> {
+export function runGpuAttention(device: GPUDevice, c: AttentionCase, variant?: AttentionVariant): Promise<{ output: Float32Array; weights?: Float32Array }> {
   const { cols, q, key, value } = attentionInputs(c);
   return runAttention(device, {
     q, key, value, cols,
     heads: c.heads, sequences: c.sequences, capacity: c.capacity, length: c.length, shared: c.shared,
-    causal: c.causal, returnWeights: c.returnWeights,
+    causal: c.causal, returnWeights: c.returnWeights, variant,
   });
 }
 
@@ -144,9 +145,9 @@ export function referenceLayerNorm(c: LayerNormCase): Float32Array {
   }).data;
 }
 
-export function runGpuLayerNorm(device: GPUDevice, c: LayerNormCase): Promise<Float32Array> {
+export function runGpuLayerNorm(device: GPUDevice, c: LayerNormCase, variant?: LayerNormVariant): Promise<Float32Array> {
   const { x, gamma, beta } = layerNormInputs(c);
-  return runLayerNorm(device, x, c.rows, gamma, beta);
+  return runLayerNorm(device, x, c.rows, gamma, beta, variant);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -185,9 +186,9 @@ export function referenceConv(c: ConvCase): Float32Array {
   return y.data;
 }
 
-export function runGpuConv(device: GPUDevice, c: ConvCase): Promise<Float32Array> {
+export function runGpuConv(device: GPUDevice, c: ConvCase, variant?: ConvVariant): Promise<Float32Array> {
   const { x, weight, bias } = convInputs(c);
-  return runConv1d(device, { ...c, x, weight, bias });
+  return runConv1d(device, { ...c, x, weight, bias, variant });
 }
 
 /** GELU inputs over [-10, 10] in steps of 1/200: both tails, the bend and zero. */

@@ -86,3 +86,19 @@ export {
   transcriberBackend,
 } from './speech-recognition/index.ts';
 export type { RecognitionBackend, SpeechRecognitionErrorCode } from './speech-recognition/index.ts';
+
+export { probeDevice } from './core/device/probe.ts';
+export type {
+  DeviceProfile,
+  EnvironmentProfile,
+  ProbeOptions,
+  StorageProfile,
+  Unavailable,
+  WasmProfile,
+  WebGpuProfile,
+  WebNnContextAttempt,
+  WebNnDeviceOption,
+  WebNnProfile,
+} from './core/device/probe.ts';
+export { planExecution } from './core/device/plan.ts';
+export type { ExecutionBackend, ExecutionLayout, ExecutionPlan, ExecutionPrecision, PlannedModel } from './core/device/plan.ts';

@@ -26,7 +26,7 @@ import {
   createStorage,
   destroyAll,
   foldedGrid,
-  GELU_WGSL,
+  MATMUL_EPILOGUE_WGSL,
   recordDispatch,
   runRecorded,
   shapeError,
@@ -328,13 +328,7 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 @group(0) @binding(5) var<storage, read> residual: array<f32>;
 ${dequantWgsl(dtype)}
-${GELU_WGSL}
-fn finish(sum: f32, row: u32, col: u32) -> f32 {
-  var value = sum + bias[col];
-  if (params.gelu != 0u) { value = gelu(value); }
-  if (params.addResidual != 0u) { value += residual[row * params.n + col]; }
-  return value;
-}
+${MATMUL_EPILOGUE_WGSL}
 `;
 }
 

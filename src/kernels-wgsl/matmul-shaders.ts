@@ -13,9 +13,9 @@
  * - columns, for a handful of rows and a short K (narrow models' logits: a huge N, K = 64): each
  *   invocation owns one column of every row and runs the whole K loop itself, with no workgroup
  *   memory or barriers; split-K would leave most lanes idle when K has few vec4s.
- * The GELU is wgsl-common's GELU_WGSL, the one every kernel shares.
+ * The epilogue (and its GELU) is wgsl-common's MATMUL_EPILOGUE_WGSL, shared with the quantized matmul.
  */
-import { GELU_WGSL } from './wgsl-common.ts';
+import { MATMUL_EPILOGUE_WGSL } from './wgsl-common.ts';
 
 export const TILE_M = 64;
 export const TILE_N = 64;
@@ -138,13 +138,7 @@ ${
 fn loadW4(col: u32, k4: u32) -> vec4<f32> {
   return vec4<f32>(w[col * params.wRow4 + k4]);
 }
-${GELU_WGSL}
-fn finish(sum: f32, row: u32, col: u32) -> f32 {
-  var value = sum + bias[col];
-  if (params.gelu != 0u) { value = gelu(value); }
-  if (params.addResidual != 0u) { value += residual[row * params.n + col]; }
-  return value;
-}
+${MATMUL_EPILOGUE_WGSL}
 `;
 }
 

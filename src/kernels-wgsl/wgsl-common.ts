@@ -142,6 +142,21 @@ fn gelu(x: f32) -> f32 {
 }
 `;
 
+/**
+ * The matmul epilogue every matmul shader ends with: y = gelu?(sum + bias) + residual?, switched by
+ * uniforms (`params.gelu`, `params.addResidual`) so one pipeline serves every combination.
+ * The shader declares `bias`, `residual` and `params.n`.
+ */
+export const MATMUL_EPILOGUE_WGSL = /* wgsl */ `
+${GELU_WGSL}
+fn finish(sum: f32, row: u32, col: u32) -> f32 {
+  var value = sum + bias[col];
+  if (params.gelu != 0u) { value = gelu(value); }
+  if (params.addResidual != 0u) { value += residual[row * params.n + col]; }
+  return value;
+}
+`;
+
 /** A mismatch between a kernel's arguments, named with the shapes involved. */
 export function shapeError(problem: string): MurmurError {
   return new MurmurError('SHAPE', problem);

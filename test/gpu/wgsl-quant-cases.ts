@@ -10,24 +10,15 @@ import {
   type QuantizedMatmulVariant,
 } from '../../src/kernels-wgsl/matmul-quant.ts';
 import { testValues } from './smoke-reference.ts';
+import { ALL_EPILOGUES, describeEpilogue, type MatmulEpilogue } from './matmul-cases.ts';
 
 export const QUANT_M = [1, 3, 17, 70] as const;
 export const QUANT_N = [1, 7, 33, 130] as const;
 export const QUANT_K = [32, 96, 416] as const;
 
-export interface QuantEpilogue {
-  bias: boolean;
-  gelu: boolean;
-  residual: boolean;
-}
-
-export const QUANT_EPILOGUES: readonly QuantEpilogue[] = [false, true].flatMap((bias) =>
-  [false, true].flatMap((gelu) => [false, true].map((residual) => ({ bias, gelu, residual }))),
-);
-
-export function describeQuantEpilogue(e: QuantEpilogue): string {
-  return ['x·Wᵀ', e.bias && '+ bias', e.gelu && '→ gelu', e.residual && '+ residual'].filter(Boolean).join(' ');
-}
+export type QuantEpilogue = MatmulEpilogue;
+export const QUANT_EPILOGUES = ALL_EPILOGUES;
+export const describeQuantEpilogue = describeEpilogue;
 
 /** A quantized weight [n, k] with an all-zero block and a constant block among random ones. */
 export function quantWeight(n: number, k: number, dtype: QuantizedDType, seed = 1): WeightTensor {

@@ -9,6 +9,7 @@ import { gelu as referenceGelu } from '../../src/core/reference/math.ts';
 import { encodeTensor } from '../../src/core/model/dtype.ts';
 import { MurmurError } from '../../src/core/errors.ts';
 import { createRandom } from '../../scripts/synthetic/weights.ts';
+import { assertClose } from './wasm-ops-fixture.ts';
 
 const random = createRandom(20261121);
 const randomValues = (length: number) => Float32Array.from({ length }, () => random.normal());
@@ -44,23 +45,6 @@ function reference(p: Problem, withBias: boolean, gelu: boolean, withResidual: b
   const weights = { weight: encodeTensor(p.w, [p.n, p.k], 'f32'), ...(withBias ? { bias: encodeTensor(p.bias, [p.n], 'f32') } : {}) };
   const residual = withResidual ? new RefTensor(p.residual, p.m, p.n) : undefined;
   return referenceOps.linear(new RefTensor(p.x, p.m, p.k), weights, { gelu, residual }).data;
-}
-
-/** Largest |actual − expected|, against a tolerance scaled by the output's magnitude (at least 1). */
-function assertClose(actual: Float32Array, expected: Float32Array, relative: number, what: string): void {
-  assert.equal(actual.length, expected.length, `${what}: length`);
-  let magnitude = 1;
-  for (const v of expected) magnitude = Math.max(magnitude, Math.abs(v));
-  let worst = 0;
-  let at = -1;
-  for (let i = 0; i < expected.length; i++) {
-    const d = Math.abs(actual[i]! - expected[i]!);
-    if (!(d <= worst)) {
-      worst = d;
-      at = i;
-    }
-  }
-  assert.ok(worst <= relative * magnitude, `${what}: max difference ${worst} at ${at} (got ${actual[at]}, expected ${expected[at]}, magnitude ${magnitude})`);
 }
 
 const EPILOGUES = [false, true].flatMap((bias) => [false, true].flatMap((gelu) => [false, true].map((residual) => ({ bias, gelu, residual }))));

@@ -51,7 +51,7 @@ export function speak(text: string, voice = 'en-us'): Float32Array {
 export function noise(kind: string, seconds: number): Float32Array {
   return withTempDir((dir) => {
     const out = join(dir, 'noise.wav');
-    execFileSync('sox', ['-n', '-r', String(RATE), '-c', '1', '-b', '16', out, 'synth', String(seconds), kind, 'vol', '0.1']);
+    execFileSync('sox', ['-R', '-n', '-r', String(RATE), '-c', '1', '-b', '16', out, 'synth', String(seconds), kind, 'vol', '0.1']);
     const samples = readMono(out);
     const scale = 1 / rms(samples);
     for (let i = 0; i < samples.length; i++) samples[i]! *= scale;

@@ -253,6 +253,13 @@ function placeholderBuffer(device: GPUDevice): GPUBuffer {
   return buffer;
 }
 
+/** WGSL: the four bytes of a word as signed integers (ggml's int8 quants), low byte first. */
+export const SIGNED_BYTES_WGSL = /* wgsl */ `
+fn signedBytes(word: u32) -> vec4<i32> {
+  return (vec4<i32>(bitcast<i32>(word)) << vec4<u32>(24u, 16u, 8u, 0u)) >> vec4<u32>(24u);
+}
+`;
+
 /**
  * WGSL widening one quarter of a block: `dequantQuarter(block, part)` returns the 8 values the
  * quarter holds as two vec4s, and `quarterOffsets(part)` where they sit in the block. q8_0's
@@ -294,11 +301,7 @@ function dequantWgsl(dtype: QuantizedDType): string {
   return /* wgsl */ `
 struct Quarter { lo: vec4<f32>, hi: vec4<f32> }
 
-// The four bytes of a word as signed integers (ggml's int8 quants).
-fn signedBytes(word: u32) -> vec4<i32> {
-  return (vec4<i32>(bitcast<i32>(word)) << vec4<u32>(24u, 16u, 8u, 0u)) >> vec4<u32>(24u);
-}
-
+${SIGNED_BYTES_WGSL}
 fn dequantQuarter(block: u32, part: u32) -> Quarter {${scale}${body}
 }
 

@@ -145,15 +145,20 @@ fn gelu(x: f32) -> f32 {
 /**
  * The matmul epilogue every matmul shader ends with: y = gelu?(sum + bias) + residual?, switched by
  * uniforms (`params.gelu`, `params.addResidual`) so one pipeline serves every combination.
- * The shader declares `bias`, `residual` and `params.n`.
+ * The shader declares `bias`, `residual` and `params.n`. `finish` is for row-major outputs;
+ * `finishAt` takes the residual's index itself, for outputs in another layout (channels-first).
  */
 export const MATMUL_EPILOGUE_WGSL = /* wgsl */ `
 ${GELU_WGSL}
-fn finish(sum: f32, row: u32, col: u32) -> f32 {
+fn finishAt(sum: f32, col: u32, residualAt: u32) -> f32 {
   var value = sum + bias[col];
   if (params.gelu != 0u) { value = gelu(value); }
-  if (params.addResidual != 0u) { value += residual[row * params.n + col]; }
+  if (params.addResidual != 0u) { value += residual[residualAt]; }
   return value;
+}
+
+fn finish(sum: f32, row: u32, col: u32) -> f32 {
+  return finishAt(sum, col, row * params.n + col);
 }
 `;
 

@@ -110,6 +110,17 @@ describe('planExecution', () => {
     assert.ok(plan.reasons.some((r) => r.startsWith('threads 4')));
   });
 
+  test("layout: row-major by default with its reason; 'blocked' and 'channels-first' only through the override", () => {
+    const plan = planExecution(profile({ webgpu: gpuProfile() }), tiny);
+    assert.equal(plan.layout, 'row-major');
+    assert.ok(plan.reasons.some((r) => r.startsWith('layout row-major: ') && r.includes("'blocked'")), plan.reasons.join('\n'));
+    for (const layout of ['blocked', 'channels-first'] as const) {
+      const chosen = planExecution(profile({ webgpu: gpuProfile() }), tiny, { layout });
+      assert.equal(chosen.layout, layout);
+      assert.ok(chosen.reasons.includes(`layout "${layout}": set by the caller, overriding the rule above`), chosen.reasons.join('\n'));
+    }
+  });
+
   test('a hardware adapter goes first with the GPU kernel variants', () => {
     const plan = planExecution(profile({ webgpu: gpuProfile() }), tiny);
     assert.deepEqual(plan.backendOrder, ['webgpu', 'wasm', 'reference']);

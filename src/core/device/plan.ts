@@ -7,7 +7,12 @@ import type { DeviceProfile } from './probe.ts';
 
 export type ExecutionBackend = 'webgpu' | 'webnn' | 'wasm' | 'reference';
 export type ExecutionPrecision = 'f32' | 'f16' | 'q8' | 'q4';
-export type ExecutionLayout = 'row-major';
+/**
+ * How weights and activations are laid out (src/core/layout): 'row-major' (B, S, C), what both
+ * backends consume; 'channels-first' (B, C, 1, S), the Neural Engine recipe; 'blocked', tile-major
+ * weights (GPU (N/64, K/32, 64, 32) tiles, Rockchip-style tiles for the WASM matmul).
+ */
+export type ExecutionLayout = 'row-major' | 'channels-first' | 'blocked';
 
 export interface ExecutionPlan {
   backendOrder: ExecutionBackend[];
@@ -42,7 +47,9 @@ export function planExecution(profile: DeviceProfile, model: PlannedModel, prefe
     layout: 'row-major',
     reasons,
   };
-  reasons.push('layout row-major: the only layout the kernels consume today');
+  reasons.push(
+    "layout row-major: the WebGPU and WASM backends consume row-major weights today; 'blocked' and 'channels-first' packers and kernels exist (src/core/layout) and are chosen only through the layout override",
+  );
   if (profile.webgpu.available) {
     plan.kernelVariants = selectVariants(profile.webgpu);
     reasons.push(`WebGPU kernel variants "${plan.kernelVariants.source}" picked from the adapter info`);

@@ -12,6 +12,7 @@ export * from './attention';
 export * from './embedding';
 export * from './logits';
 export * from './matmul-quant';
+export * from './matmul-tiles';
 
 /** The first byte the wrapper may use: everything below belongs to this module's static data. */
 export function heapBase(): usize {

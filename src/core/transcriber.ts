@@ -24,7 +24,7 @@ import type { TranscriptionResult, TranscriptionSegment } from './transcribe/res
 
 export type { TranscriptionResult, TranscriptionSegment, TranscriptionWord } from './transcribe/result.ts';
 
-export type BackendName = 'reference' | 'wasm' | 'webgpu';
+export type BackendName = 'reference' | 'wasm' | 'webgpu' | 'webnn';
 
 export interface TranscriberOptions {
   /** A loaded model, or where to load one from (see loadModel). */
@@ -32,7 +32,8 @@ export interface TranscriberOptions {
   /**
    * Default 'reference' (plain TypeScript). 'wasm': the WebAssembly SIMD kernels
    * (src/kernels-wasm), multi-threaded where shared memory is available. 'webgpu': the WGSL
-   * kernels (src/kernels-wgsl). Or a backend instance, which the transcriber uses but does not dispose.
+   * kernels (src/kernels-wgsl). 'webnn': the model lowered to ONNX graphs run by onnxruntime-web,
+   * on WebNN where it can compile them, else its WebAssembly provider (src/onnx). Or a backend instance, which the transcriber uses but does not dispose.
    */
   backend?: BackendName | WhisperBackend<any, any>;
   /** 'webgpu' only: the WebGPU entry point, default navigator.gpu; in Node, `create([])` from the 'webgpu' package. */
@@ -132,8 +133,8 @@ export async function createTranscriber(options: TranscriberOptions): Promise<Tr
     return createTranscriberOn(options.backend, model, { ownsBackend: false });
   }
   const backendName = options.backend ?? 'reference';
-  if (backendName !== 'reference' && backendName !== 'wasm' && backendName !== 'webgpu') {
-    throw new MurmurError('BACKEND', `unknown backend ${JSON.stringify(backendName)} (available: "reference", "wasm", "webgpu")`);
+  if (backendName !== 'reference' && backendName !== 'wasm' && backendName !== 'webgpu' && backendName !== 'webnn') {
+    throw new MurmurError('BACKEND', `unknown backend ${JSON.stringify(backendName)} (available: "reference", "wasm", "webgpu", "webnn")`);
   }
   if (options.gpu !== undefined && backendName !== 'webgpu') throw new MurmurError('BACKEND', `gpu applies to the "webgpu" backend, not ${JSON.stringify(backendName)}`);
   if (options.threads !== undefined && backendName !== 'wasm') throw new MurmurError('BACKEND', `threads apply to the "wasm" backend, not ${JSON.stringify(backendName)}`);
@@ -154,6 +155,16 @@ export async function createTranscriber(options: TranscriberOptions): Promise<Tr
   if (backendName === 'webgpu') {
     const { createWebGpuBackend } = await import('../kernels-wgsl/backend.ts');
     const backend = await createWebGpuBackend(options.gpu ? { gpu: options.gpu } : {});
+    try {
+      return await createTranscriberOn(backend, model);
+    } catch (error) {
+      backend.dispose();
+      throw error;
+    }
+  }
+  if (backendName === 'webnn') {
+    const { createOnnxBackend } = await import('../onnx/backend.ts');
+    const backend = await createOnnxBackend();
     try {
       return await createTranscriberOn(backend, model);
     } catch (error) {

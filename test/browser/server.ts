@@ -38,8 +38,9 @@ export async function startTestServer(): Promise<TestServer> {
     logLevel: 'error',
     clearScreen: false,
     // Without discovery Vite neither crawls the repo for dependencies before serving nor reloads
-    // a page mid-test after optimizing a newly seen one; dependencies are served as plain ESM.
-    optimizeDeps: { noDiscovery: true },
+    // a page mid-test after optimizing a newly seen one; dependencies are served as plain ESM,
+    // except the CommonJS ones listed here, bundled into ESM once at startup (protobufjs: src/onnx).
+    optimizeDeps: { noDiscovery: true, include: ['protobufjs/light.js'] },
     server: {
       host: '127.0.0.1',
       port: 0,

@@ -1,0 +1,255 @@
+// The 'webnn' backend (src/onnx): whisper.ts lowered to ONNX graphs and run by onnxruntime-web,
+// against the reference backend. In Node, WebNN is absent, so every graph's WebNN attempts fail
+// (recorded with their reason) and onnxruntime's wasm provider runs the very same ModelProto bytes.
+// The synthetic tiny.en model's parity test is in onnx-backend-tiny.test.ts (the reference encoder is slow).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as ort from 'onnxruntime-web';
+import { createOnnxBackend, type OnnxBackend, type OrtModule } from '../../src/onnx/backend.ts';
+import { decodeModel } from '../../src/onnx/onnx-schema.ts';
+import { createReferenceBackend } from '../../src/core/reference/backend.ts';
+import { createDecoderState, createLogitsSource, decodeStep, encode, releaseDecoderState, reorderDecoderState, type MelInput, type ModelParameters } from '../../src/core/model/whisper.ts';
+import type { WhisperOps } from '../../src/core/model/ops.ts';
+import type { WhisperDims } from '../../src/core/model/dims.ts';
+import type { WeightTensor } from '../../src/core/model/weights.ts';
+import { MurmurError } from '../../src/core/errors.ts';
+import { loadModel } from '../../src/core/formats/load-model.ts';
+import { createTranscriber } from '../../src/core/transcriber.ts';
+import { parseWav } from '../../src/core/audio/wav.ts';
+import { readFile } from 'node:fs/promises';
+import { comparableTranscript } from './transcriber-comparable.ts';
+import { SHARED_DATA, skipWithoutSharedData } from '../shared-data.ts';
+import { cachedSyntheticModel } from '../../scripts/synthetic/generate.ts';
+import { createRandom, syntheticWeights } from '../../scripts/synthetic/weights.ts';
+import { presetDims } from '../../scripts/synthetic/presets.ts';
+
+const reference = createReferenceBackend();
+const JFK = `${SHARED_DATA}/audio/jfk.wav`;
+const skipJfk = skipWithoutSharedData('audio/jfk.wav');
+
+function randomMel(dims: WhisperDims, seed: number): MelInput {
+  const random = createRandom(seed);
+  const nFrames = 2 * dims.nAudioCtx;
+  return { data: Float32Array.from({ length: dims.nMels * nFrames }, () => random.uniform() * 2 - 1), nMels: dims.nMels, nFrames };
+}
+
+function maxDifference(a: Float32Array, b: Float32Array): number {
+  assert.equal(a.length, b.length);
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+  return worst;
+}
+
+function argmax(values: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < values.length; i++) if (values[i]! > values[best]!) best = i;
+  return best;
+}
+
+interface Decoded {
+  tokens: number[];
+  logits: Float32Array[];
+  features: Float32Array;
+  ms: number;
+}
+
+/** Encode, then `steps` greedy (argmax) tokens after `prompt`, keeping every step's logits. */
+async function greedy<T, W>(ops: WhisperOps<T, W>, model: ModelParameters<W>, mel: MelInput, prompt: number[], steps: number): Promise<Decoded> {
+  const start = performance.now();
+  const features = encode(ops, model, mel);
+  const source = createLogitsSource(ops, model, features);
+  const tokens = [...prompt];
+  const logits: Float32Array[] = [];
+  try {
+    for (let i = 0; i < steps; i++) {
+      const row = await source.next(tokens);
+      logits.push(row);
+      tokens.push(argmax(row));
+    }
+    return { tokens: tokens.slice(prompt.length), logits, features: await ops.read(features), ms: performance.now() - start };
+  } finally {
+    source.dispose();
+    ops.release(features);
+  }
+}
+
+/** Asserts every step's logits within 1e-3 and the same tokens; returns the worst difference. */
+function assertParity(actual: Decoded, expected: Decoded): number {
+  assert.ok(maxDifference(actual.features, expected.features) < 1e-3, 'encoder features');
+  let worst = 0;
+  actual.logits.forEach((row, step) => {
+    const difference = maxDifference(row, expected.logits[step]!);
+    worst = Math.max(worst, difference);
+    assert.ok(difference < 1e-3, `step ${step}: logits differ by ${difference}`);
+  });
+  assert.deepEqual(actual.tokens, expected.tokens);
+  return worst;
+}
+
+async function withBackend<R>(run: (backend: OnnxBackend) => Promise<R>, options: Parameters<typeof createOnnxBackend>[0] = {}): Promise<R> {
+  const backend = await createOnnxBackend(options);
+  try {
+    return await run(backend);
+  } finally {
+    backend.dispose();
+  }
+}
+
+const miniDims = presetDims('mini');
+const miniMel = randomMel(miniDims, 5);
+const miniWeights = syntheticWeights(miniDims, 3, 'f32');
+const prompt = [50257, 50362];
+
+test("mini model: logits within 1e-3 of the reference at every step of a 64-token greedy decode, same tokens, three sessions", async (t) => {
+  const expected = await greedy(reference.ops, { dims: miniDims, weights: miniWeights }, miniMel, prompt, 64);
+  await withBackend(async (backend) => {
+    const weights = await backend.prepareWeights(miniDims, miniWeights);
+    const actual = await greedy(backend.ops, { dims: miniDims, weights }, miniMel, prompt, 64);
+    const worst = assertParity(actual, expected);
+    // The encoder, the prompt step (with the cross-attention K/V), and every one-token step after it.
+    assert.deepEqual(backend.sessions.map((s) => s.runs), [1, 1, 63]);
+    assert.equal(backend.sessions[0]!.ops[0], 'conv1d');
+    assert.ok(backend.sessions[1]!.ops.includes('embed') && backend.sessions[2]!.ops.includes('writeCache'));
+    assert.equal(backend.ops.liveHandles, 0, 'every handle was released');
+    t.diagnostic(`worst logit difference ${worst.toExponential(2)} over 64 steps; ${actual.ms.toFixed(0)} ms (reference ${expected.ms.toFixed(0)} ms); ` +
+      backend.sessions.map((s) => `${s.nodes} nodes, ${s.runs} runs on ${s.provider}`).join(' | '));
+    backend.releaseWeights(weights);
+  });
+});
+
+test('WebNN is tried first and fails in Node with its reason recorded; wasm runs the same ModelProto bytes', async () => {
+  const calls: { bytes: Uint8Array; provider: unknown }[] = [];
+  const spy: OrtModule = {
+    ...ort,
+    InferenceSession: {
+      create: (bytes: Uint8Array, options: ort.InferenceSession.SessionOptions) => {
+        calls.push({ bytes, provider: options.executionProviders?.[0] });
+        return ort.InferenceSession.create(bytes, options);
+      },
+    } as unknown as typeof ort.InferenceSession,
+  } as OrtModule;
+  await withBackend(
+    async (backend) => {
+      assert.equal(backend.provider, undefined, 'no provider before the first graph');
+      const weights = await backend.prepareWeights(miniDims, miniWeights);
+      await greedy(backend.ops, { dims: miniDims, weights }, miniMel, prompt, 3);
+      assert.equal(backend.provider, 'wasm');
+      assert.equal(backend.sessions.length, 3);
+      for (const session of backend.sessions) {
+        assert.deepEqual(session.attempts.map((a) => a.provider), ['webnn:npu', 'webnn:gpu', 'wasm']);
+        for (const attempt of session.attempts.slice(0, 2)) assert.match(attempt.error ?? '', /WebNN/i, `${attempt.provider}'s failure says why`);
+        assert.equal(session.attempts[2]!.error, undefined);
+      }
+      // Three providers tried per graph, each handed the identical bytes.
+      assert.equal(calls.length, 9);
+      for (let graph = 0; graph < 3; graph++) {
+        const [npu, gpu, wasm] = calls.slice(graph * 3, graph * 3 + 3);
+        assert.deepEqual([npu!.provider, gpu!.provider, wasm!.provider], [{ name: 'webnn', deviceType: 'npu' }, { name: 'webnn', deviceType: 'gpu' }, 'wasm']);
+        assert.equal(gpu!.bytes, npu!.bytes);
+        assert.equal(wasm!.bytes, npu!.bytes);
+        assert.equal(wasm!.bytes.byteLength, backend.sessions[graph]!.bytes);
+        assert.ok(decodeModel(wasm!.bytes).graph.node.length > 0);
+      }
+      backend.releaseWeights(weights);
+    },
+    { ort: spy },
+  );
+  await assert.rejects(
+    withBackend(async (backend) => {
+      const weights = await backend.prepareWeights(miniDims, miniWeights);
+      await greedy(backend.ops, { dims: miniDims, weights }, miniMel, prompt, 1);
+    }, { providers: [{ name: 'webnn', deviceType: 'gpu' }] }),
+    (e: unknown) => e instanceof MurmurError && e.code === 'BACKEND' && /webnn:gpu: .*webnn/i.test(e.message),
+  );
+});
+
+/** Small and awkward: 3 heads of 5, odd audio length, a context of 10, rows not multiples of 8. */
+const smallDims: WhisperDims = { nMels: 4, nAudioCtx: 7, nAudioState: 15, nAudioHead: 3, nAudioLayer: 2, nTextCtx: 10, nTextState: 15, nTextHead: 3, nTextLayer: 2, nVocab: 40 };
+
+test('chunked prompts, all logits, cross-attention weights, beams and reorders match the reference', async () => {
+  for (const dtype of ['f32', 'bf16'] as const) {
+    const weights = syntheticWeights(smallDims, 7, dtype);
+    const refModel: ModelParameters<WeightTensor> = { dims: smallDims, weights };
+    const mel = randomMel(smallDims, 2);
+    await withBackend(async (backend) => {
+      const { ops } = backend;
+      const model = { dims: smallDims, weights: await backend.prepareWeights(smallDims, weights) };
+      const features = encode(ops, model, mel);
+      const refFeatures = encode(reference.ops, refModel, mel);
+      assert.ok(maxDifference(await ops.read(features), await reference.ops.read(refFeatures)) < 1e-5);
+
+      const state = createDecoderState(ops, model, features, { sequences: 2 });
+      const refState = createDecoderState(reference.ops, refModel, refFeatures, { sequences: 2 });
+      const steps: [number[][], boolean][] = [[[[3, 17, 0], [39, 22, 8]], true], [[[5], [6]], false], [[[1, 2], [30, 9]], false], [[[4], [7]], false]];
+      for (const [index, [tokens, allLogits]] of steps.entries()) {
+        const options = { allLogits, crossAttentionWeights: true };
+        const got = decodeStep(ops, model, state, tokens, options);
+        const want = decodeStep(reference.ops, refModel, refState, tokens, options);
+        assert.deepEqual(ops.shape(got.logits), reference.ops.shape(want.logits));
+        assert.ok(maxDifference(await ops.read(got.logits), await reference.ops.read(want.logits)) < 1e-4, `${dtype} step ${index} logits`);
+        assert.equal(got.crossAttention?.length, smallDims.nTextLayer);
+        for (const [layer, weightsOut] of got.crossAttention!.entries()) {
+          assert.ok(maxDifference(await ops.read(weightsOut), await reference.ops.read(want.crossAttention![layer]!)) < 1e-5, `${dtype} step ${index} layer ${layer} attention weights`);
+          ops.release(weightsOut);
+        }
+        ops.release(got.logits);
+        if (index === 0 || index === 2) {
+          reorderDecoderState(ops, model, state, [1, 0]);
+          reorderDecoderState(reference.ops, refModel, refState, [1, 0]);
+        }
+      }
+      releaseDecoderState(ops, state);
+      ops.release(features);
+      assert.equal(ops.liveHandles, 0);
+      backend.releaseWeights(model.weights);
+    });
+  }
+});
+
+test("q8_0 and f16 weights, widened to f32 initializers, give the reference's logits on the same weights", async (t) => {
+  for (const dtype of ['q8_0', 'f16'] as const) {
+    const weights = syntheticWeights(miniDims, 3, dtype);
+    const expected = await greedy(reference.ops, { dims: miniDims, weights }, miniMel, prompt, 4);
+    const actual = await withBackend(async (backend) => greedy(backend.ops, { dims: miniDims, weights: await backend.prepareWeights(miniDims, weights) }, miniMel, prompt, 4));
+    t.diagnostic(`${dtype}: worst logit difference ${assertParity(actual, expected).toExponential(2)}`);
+  }
+});
+
+test('bad inputs are typed errors naming what was wrong', async () => {
+  await withBackend(async (backend) => {
+    const { ops } = backend;
+    const model = { dims: smallDims, weights: await backend.prepareWeights(smallDims, syntheticWeights(smallDims, 7)) };
+    const isShape = (pattern: RegExp) => (e: unknown) => e instanceof MurmurError && e.code === 'SHAPE' && pattern.test(e.message);
+    const x = ops.upload(new Float32Array(2 * 15), 2, 15);
+    assert.throws(() => ops.upload(new Float32Array(5), 2, 3), isShape(/5 values cannot be a \[2, 3\]/));
+    assert.throws(() => ops.linear(ops.upload(new Float32Array(8), 2, 4), model.weights.encoder.blocks[0]!.attn.query), isShape(/input \[2, 4\] against weight \[15, 15\]/));
+    assert.throws(() => ops.attention(x, { key: x, value: x, capacity: 2, length: 3, shared: true }, { heads: 3, sequences: 1 }), isShape(/3 valid keys in a capacity of 2/));
+    assert.throws(() => ops.embed([40], [0], model.weights.decoder.tokenEmbedding, model.weights.decoder.positionalEmbedding), isShape(/token id 40 outside the vocabulary of 40/));
+    assert.throws(() => ops.writeCache(ops.zeros(10, 15), x, { sequences: 1, capacity: 10, offset: 9 }), isShape(/rows 9\.\.10 exceed the capacity of 10/));
+    assert.throws(() => ops.reorderCache(ops.zeros(20, 15), [0, 2], { capacity: 10, length: 1 }), isShape(/sequence 2 does not exist/));
+    assert.throws(() => ops.layerNorm(reference.ops.upload(new Float32Array(30), 2, 15) as never, model.weights.encoder.lnPost), (e: unknown) => e instanceof MurmurError && e.code === 'BACKEND');
+    ops.release(x);
+    await assert.rejects(() => ops.read(x), (e: unknown) => e instanceof MurmurError && e.code === 'RELEASED');
+    // A disposed backend's pending work fails at read, with a typed error.
+    const y = ops.layerNorm(ops.upload(new Float32Array(30), 2, 15), model.weights.encoder.lnPost);
+    backend.dispose();
+    await assert.rejects(() => ops.read(y), (e: unknown) => e instanceof MurmurError && e.code === 'DISPOSED');
+  });
+});
+
+test("createTranscriber({ backend: 'webnn' }) transcribes jfk.wav to the reference backend's transcript", { skip: skipJfk }, async (t) => {
+  await assert.rejects(() => createTranscriber({ model: 'nowhere.bin', backend: 'webgl' as never }), (e: unknown) => e instanceof MurmurError && /"webnn"/.test(e.message));
+  const { path } = await cachedSyntheticModel({ preset: 'mini', seed: 3, format: 'ggml', dtype: 'f16' });
+  const model = await loadModel(path);
+  const audio = parseWav(await readFile(JFK), JFK).channels[0]!;
+  const reference = await createTranscriber({ model });
+  const expected = await reference.transcribe(audio, { maxTokens: 24 });
+  reference.dispose();
+  const transcriber = await createTranscriber({ model, backend: 'webnn' });
+  const start = performance.now();
+  const result = await transcriber.transcribe(audio, { maxTokens: 24 });
+  t.diagnostic(`webnn: ${(performance.now() - start).toFixed(0)} ms for ${result.segments.flatMap((s) => s.tokens).length} tokens`);
+  assert.ok(result.segments.flatMap((s) => s.tokens).length > 0);
+  assert.deepEqual(comparableTranscript(result), comparableTranscript(expected));
+  transcriber.dispose();
+});

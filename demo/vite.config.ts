@@ -20,7 +20,7 @@ export default defineConfig({
   build: { outDir: 'dist', emptyOutDir: true, target: 'es2022' },
   plugins: [
     VitePWA({
-      // demo/main.ts registers the worker itself, only in built pages (the dev server has none).
+      // demo/src/main.ts registers the worker itself, only in built pages (the dev server has none).
       injectRegister: false,
       registerType: 'autoUpdate',
       manifest: {
@@ -39,7 +39,7 @@ export default defineConfig({
         ],
       },
       workbox: {
-        // The app shell only. Model files are cached by the page (demo/model-cache.ts), where the
+        // The app shell only. Model files are cached by the page (demo/src/model-cache.ts), where the
         // model manager can list and delete them.
         globPatterns: ['**/*.{js,css,html,svg,png,webmanifest}'],
         // The engine worker inlines its WASM kernels, so its chunk is large.

@@ -4,9 +4,9 @@
  * capped at one token costs one encoder pass (plus one decoder step), and the extra time of a
  * longer capped transcription divided by its extra tokens is the decode cost per token.
  */
-import { createTranscriber, type MurmurTranscriber, type TranscriberBackend } from '../src/client/transcriber.ts';
-import type { ModelSource } from '../src/core/formats/load-model.ts';
-import type { TranscribeOptions } from '../src/core/transcriber.ts';
+import { createTranscriber, type MurmurTranscriber, type TranscriberBackend } from '../../src/client/transcriber.ts';
+import type { ModelSource } from '../../src/core/formats/load-model.ts';
+import type { TranscribeOptions } from '../../src/core/transcriber.ts';
 
 export interface BackendTiming {
   backend: Exclude<TranscriberBackend, 'auto'>;

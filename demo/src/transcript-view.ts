@@ -2,7 +2,7 @@
  * The transcript as it arrives: one list item per segment with its times, words as buttons that
  * seek the player when word timestamps are on, and the word being played highlighted.
  */
-import type { TranscriptionSegment } from '../src/core/transcriber.ts';
+import type { TranscriptionSegment } from '../../src/core/transcriber.ts';
 
 /** m:ss.ss */
 export function clock(seconds: number): string {

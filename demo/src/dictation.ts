@@ -2,21 +2,18 @@
  * Dictate: the microphone through listenLocal (src/capture) into a live session on the loaded
  * transcriber. Tentative text is shown greyed and replaced as it changes; confirmed text is appended.
  */
-import type { MurmurTranscriber } from '../src/client/transcriber.ts';
-import { listenLocal, type LocalListening } from '../src/capture/listen.ts';
-import type { StreamingTranscriber } from '../src/core/streaming/session.ts';
+import type { MurmurTranscriber } from '../../src/client/transcriber.ts';
+import { listenLocal, type LocalListening } from '../../src/capture/listen.ts';
+import type { StreamingTranscriber } from '../../src/core/streaming/session.ts';
+import { elements } from './elements.ts';
+import { messageOf } from './format.ts';
 
 export interface Dictation {
   setTranscriber(transcriber: MurmurTranscriber | undefined): void;
 }
 
 export function setUpDictation(): Dictation {
-  const button = document.getElementById('dictate') as HTMLButtonElement;
-  const copy = document.getElementById('dictation-copy') as HTMLButtonElement;
-  const clear = document.getElementById('dictation-clear') as HTMLButtonElement;
-  const status = document.getElementById('dictation-status') as HTMLParagraphElement;
-  const confirmed = document.getElementById('dictation-confirmed') as HTMLSpanElement;
-  const tentative = document.getElementById('dictation-tentative') as HTMLSpanElement;
+  const { button, copy, clear, status, confirmed, tentative } = elements.dictation;
   let transcriber: MurmurTranscriber | undefined;
   let listening: LocalListening | undefined;
 
@@ -47,14 +44,14 @@ export function setUpDictation(): Dictation {
           }
         },
         onError(error) {
-          status.textContent = `Dictation stopped: ${error instanceof Error ? error.message : String(error)}`;
+          status.textContent = `Dictation stopped: ${messageOf(error)}`;
           void stop();
         },
       });
       setListening(true);
       status.textContent = 'Listening';
     } catch (error) {
-      status.textContent = error instanceof DOMException && error.name === 'NotAllowedError' ? 'Microphone permission was refused.' : `Could not start dictation: ${error instanceof Error ? error.message : String(error)}`;
+      status.textContent = error instanceof DOMException && error.name === 'NotAllowedError' ? 'Microphone permission was refused.' : `Could not start dictation: ${messageOf(error)}`;
     } finally {
       button.disabled = !transcriber;
     }

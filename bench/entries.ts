@@ -6,6 +6,7 @@ import { ortWasmEntry, ortWebGpuEntry } from './peers/ort.ts';
 import { shoutEntry, whisperWasmEntry } from './peers/whisper-cpp.ts';
 import { murmurWasmEntry } from './murmur-wasm.ts';
 import { murmurWebGpuEntry } from './murmur-webgpu.ts';
+import { murmurLiveEntry } from './murmur-live.ts';
 import type { BenchEntry } from './types.ts';
 
 export const BENCH_ENTRIES: BenchEntry[] = [
@@ -15,4 +16,5 @@ export const BENCH_ENTRIES: BenchEntry[] = [
   ortWebGpuEntry,
   murmurWasmEntry,
   murmurWebGpuEntry,
+  murmurLiveEntry,
 ];

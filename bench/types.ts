@@ -1,6 +1,7 @@
 // What every benchmark entry (a peer engine, or one of Murmur's own backends) gets and returns.
 import type { BrowserSession } from '../test/browser/harness.ts';
 import type { BenchSpeech } from './audio.ts';
+import type { LiveTimings } from './live-sim.ts';
 
 export interface MatmulTiming {
   /** Encoder shape name, e.g. 'tiny.en mlp.0' */
@@ -25,6 +26,8 @@ export interface BenchResult {
   /** One decoder step for one token (one sequence). */
   decodeMsPerToken?: number;
   matmul?: MatmulTiming[];
+  /** Live dictation latencies (the 'live' entry). */
+  live?: LiveTimings;
   /** How the numbers were obtained, and their caveats. */
   notes?: string[];
   /** Set when the entry could not be measured: why, exactly. */

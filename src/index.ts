@@ -8,7 +8,18 @@ export * from './core/errors.ts';
 // createTranscriber runs the engine in a module worker in browsers (in-process in Node): see
 // src/client/transcriber.ts. The in-process transcriber is createLocalTranscriber.
 export { createTranscriber } from './client/transcriber.ts';
-export type { CreateTranscriberOptions, MurmurTranscriber, AudioInput, ProgressEvent, TranscriberBackend, TranscriberModelInfo } from './client/transcriber.ts';
+export type {
+  CreateTranscriberOptions,
+  MurmurTranscriber,
+  AudioInput,
+  ProgressEvent,
+  TranscriberBackend,
+  TranscriberModelInfo,
+  TranscriberPlan,
+  BackendAttempt,
+  TranscriberListenOptions,
+  TranscriberListening,
+} from './client/transcriber.ts';
 export { createTranscriber as createLocalTranscriber } from './core/transcriber.ts';
 export type {
   BackendName,
@@ -85,7 +96,7 @@ export {
   MurmurSpeechRecognitionResultList,
   transcriberBackend,
 } from './speech-recognition/index.ts';
-export type { RecognitionBackend, SpeechRecognitionErrorCode } from './speech-recognition/index.ts';
+export type { ListeningTranscriber, RecognitionBackend, SpeechRecognitionErrorCode } from './speech-recognition/index.ts';
 
 export { probeDevice } from './core/device/probe.ts';
 export type {

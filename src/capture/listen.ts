@@ -28,32 +28,49 @@ export interface LocalListening {
   abort(): void;
 }
 
+/** A stream to capture from, and how to let go of it. */
+export interface OpenedInput {
+  stream: MediaStream;
+  /** Stops the tracks if this call opened them (a stream passed in is left running). */
+  release(): void;
+}
+
 /**
- * Opens the microphone (or uses `input` as is) and transcribes what it hears. A failed
- * getUserMedia rejects with its DOMException (NotAllowedError, NotFoundError, ...) unchanged, so
- * callers can tell a refused permission from a missing device.
+ * Uses `input` as is, or opens the microphone it describes. A failed getUserMedia rejects with its
+ * DOMException (NotAllowedError, NotFoundError, ...) unchanged, so callers can tell a refused
+ * permission from a missing device.
  */
-export async function listenLocal(transcriber: StreamingTranscriber, input: MediaStream | MicrophoneRequest, options: ListenOptions): Promise<LocalListening> {
-  let stream: MediaStream;
-  const ownsStream = !isMediaStream(input);
-  if (isMediaStream(input)) {
-    stream = input;
-  } else {
-    if (typeof navigator === 'undefined' || !navigator.mediaDevices?.getUserMedia) throw new AudioError('listen: this environment has no navigator.mediaDevices.getUserMedia');
-    const audio: MediaTrackConstraints = { ...input.constraints };
-    if (input.deviceId !== undefined) audio.deviceId = { exact: input.deviceId };
-    stream = await navigator.mediaDevices.getUserMedia({ audio });
-  }
-  const stopTracks = () => {
-    if (ownsStream) for (const track of stream.getTracks()) track.stop();
+export async function openInput(input: MediaStream | MicrophoneRequest): Promise<OpenedInput> {
+  if (isMediaStream(input)) return { stream: input, release() {} };
+  if (typeof navigator === 'undefined' || !navigator.mediaDevices?.getUserMedia) throw new AudioError('listen: this environment has no navigator.mediaDevices.getUserMedia');
+  const audio: MediaTrackConstraints = { ...input.constraints };
+  if (input.deviceId !== undefined) audio.deviceId = { exact: input.deviceId };
+  const stream = await navigator.mediaDevices.getUserMedia({ audio });
+  return {
+    stream,
+    release() {
+      for (const track of stream.getTracks()) track.stop();
+    },
   };
-  let capture: Capture;
+}
+
+/** Opens the input and starts capturing it; releases the input again if capture cannot start. */
+export async function captureInput(input: MediaStream | MicrophoneRequest, options: { context?: AudioContext; chunkSeconds?: number }): Promise<{ capture: Capture; release(): void }> {
+  const opened = await openInput(input);
   try {
-    capture = await startCapture(stream, { context: options.context, chunkSeconds: options.chunkSeconds });
+    return { capture: await startCapture(opened.stream, options), release: () => opened.release() };
   } catch (error) {
-    stopTracks();
+    opened.release();
     throw error;
   }
+}
+
+/**
+ * Opens the microphone (or uses `input` as is) and transcribes what it hears on `transcriber`, in
+ * this thread. (createTranscriber's `listen` runs the same session in the engine's worker.)
+ */
+export async function listenLocal(transcriber: StreamingTranscriber, input: MediaStream | MicrophoneRequest, options: ListenOptions): Promise<LocalListening> {
+  const { capture, release: stopTracks } = await captureInput(input, { context: options.context, chunkSeconds: options.chunkSeconds });
   const session = new LiveSession(transcriber, options);
   let aborted = false;
   const pump = (async () => {

@@ -1,4 +1,4 @@
-export { MurmurSpeechRecognition, transcriberBackend, type RecognitionBackend, type RecognitionStream } from './recognition.ts';
+export { MurmurSpeechRecognition, transcriberBackend, type ListeningTranscriber, type RecognitionBackend, type RecognitionStream } from './recognition.ts';
 export {
   MurmurSpeechRecognitionAlternative,
   MurmurSpeechRecognitionErrorEvent,

@@ -43,14 +43,39 @@ export interface RecognitionBackend {
   start(request: { language: string | undefined; onEvent: (event: LiveEvent) => void; onError: (error: unknown) => void }): Promise<RecognitionStream>;
 }
 
-/** A backend that opens the microphone and runs the session on `transcriber` in this thread. */
+/**
+ * What createTranscriber (src/client) returns, as far as recognition needs it: a transcriber that
+ * runs live sessions in its engine's worker.
+ */
+export interface ListeningTranscriber {
+  listen(options: {
+    stream?: MediaStream;
+    microphone?: { deviceId?: string; constraints?: MediaTrackConstraints };
+    language?: string;
+    onEvent?: (event: LiveEvent) => void;
+    onError?: (error: unknown) => void;
+  } & Omit<LiveSessionOptions, 'onEvent' | 'onError' | 'language'>): Promise<RecognitionStream>;
+}
+
+function isListening(transcriber: StreamingTranscriber | ListeningTranscriber): transcriber is ListeningTranscriber {
+  return typeof (transcriber as Partial<ListeningTranscriber>).listen === 'function';
+}
+
+/**
+ * A backend that opens the microphone and runs a live session on `transcriber`: in its worker for a
+ * transcriber from createTranscriber (it has `listen`), else in this thread (a local Transcriber).
+ */
 export function transcriberBackend(
-  transcriber: StreamingTranscriber,
+  transcriber: StreamingTranscriber | ListeningTranscriber,
   microphone: MediaStream | { deviceId?: string; constraints?: MediaTrackConstraints } = {},
   sessionOptions: Omit<LiveSessionOptions, 'onEvent' | 'onError' | 'language'> = {},
 ): RecognitionBackend {
   return {
     async start({ language, onEvent, onError }) {
+      if (isListening(transcriber)) {
+        const source = typeof MediaStream !== 'undefined' && microphone instanceof MediaStream ? { stream: microphone } : { microphone: microphone as { deviceId?: string; constraints?: MediaTrackConstraints } };
+        return transcriber.listen({ ...sessionOptions, ...source, ...(language !== undefined ? { language } : {}), onEvent, onError });
+      }
       const { listenLocal } = await import('../capture/listen.ts');
       return listenLocal(transcriber, microphone, { ...sessionOptions, language, onEvent, onError });
     },
@@ -62,8 +87,8 @@ type Handler<E extends Event> = ((this: MurmurSpeechRecognition, event: E) => un
 export class MurmurSpeechRecognition extends EventTarget {
   /** The backend new instances use when none is passed to the constructor. */
   static defaultBackend: RecognitionBackend | undefined;
-  /** Sets the default backend to in-page recognition on `transcriber`. */
-  static use(transcriber: StreamingTranscriber): void {
+  /** Sets the default backend: recognition on `transcriber` (in its worker when it has one). */
+  static use(transcriber: StreamingTranscriber | ListeningTranscriber): void {
     MurmurSpeechRecognition.defaultBackend = transcriberBackend(transcriber);
   }
 

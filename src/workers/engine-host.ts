@@ -4,22 +4,34 @@
  * reached through comlink; in Node the client calls it directly on the same thread. Everything
  * that crosses its methods is structured-cloneable, callbacks excepted (comlink proxies them).
  *
- * Protocol, for whoever extends it (live dictation, issue #7): a request carries an `id`, which
- * `abort(id)` cancels, and optionally a one-int SharedArrayBuffer flag the caller sets on abort.
- * The flag matters because decoding rarely yields to the worker's event loop, so an abort
- * *message* is only read between requests; the flag is read at every step the decoder checks its
- * AbortSignal. A live session is meant to be one more method here taking a MessagePort (audio
- * chunks in, events out), e.g. `listen(port: MessagePort, options)`, queued like the others.
+ * Protocol: a request carries an `id`, which `abort(id)` cancels, and optionally a one-int
+ * SharedArrayBuffer flag the caller sets on abort. The flag matters because decoding rarely yields
+ * to the worker's event loop, so an abort *message* is only read between requests; the flag is
+ * read at every step the decoder checks its AbortSignal.
+ *
+ * Live dictation: `listen(port, options)` runs a LiveSession (VAD, local agreement) here, fed by
+ * the messages of `port` (see LiveClientMessage / LiveHostMessage); each of its decodes joins the
+ * request queue like any other request, so a transcription asked for meanwhile runs between two
+ * of them.
+ *
+ * Building the engine (issue #5): `init` probes the device and plans (src/core/device), then tries
+ * the plan's backends in order, keeping the first that builds, and reports the plan with every
+ * attempt and its reason.
  */
-import { createTranscriber as createLocalTranscriber, type LanguageDetection, type Transcriber, type TranscribeOptions, type TranscriptionResult, type TranscriptionSegment } from '../core/transcriber.ts';
+import { createTranscriber as createLocalTranscriber, type BackendName, type LanguageDetection, type Transcriber, type TranscribeOptions, type TranscriptionResult, type TranscriptionSegment } from '../core/transcriber.ts';
+import type { WhisperModel } from '../core/model/model.ts';
 import { loadModel } from '../core/formats/load-model.ts';
 import type { ModelSource } from '../core/formats/load-model.ts';
 import type { WhisperDims } from '../core/model/dims.ts';
 import { AbortError, MurmurError } from '../core/errors.ts';
 import { portableToSamples, type PortableAudio } from '../core/audio/decode-input.ts';
+import { LiveSession, type LiveEvent, type LiveSessionOptions } from '../core/streaming/session.ts';
+import { probeDevice, type DeviceProfile } from '../core/device/probe.ts';
+import { planExecution, type ExecutionBackend, type ExecutionPlan } from '../core/device/plan.ts';
+import { serializeError, type SerializedError } from './error-transfer.ts';
 import { releaseProxy } from 'comlink';
 
-export type EngineBackend = 'auto' | 'webgpu' | 'wasm' | 'reference';
+export type EngineBackend = 'auto' | ExecutionBackend;
 
 /**
  * Shaped like transformers.js' progress_callback events so existing progress bars fit:
@@ -28,7 +40,8 @@ export type EngineBackend = 'auto' | 'webgpu' | 'wasm' | 'reference';
  * download's size is unknown).
  */
 export interface EngineProgressEvent {
-  stage: 'download' | 'load' | 'compile';
+  /** 'plan': probing the device and choosing the backend (progress 0, then 1). */
+  stage: 'download' | 'load' | 'plan' | 'compile';
   file?: string;
   loaded?: number;
   total?: number;
@@ -39,14 +52,46 @@ export interface EngineInit {
   model: ModelSource;
   backend?: EngineBackend;
   threads?: number;
+  /** Overrides of the execution plan (issue #5): backendOrder, threads, ... */
+  plan?: Partial<Omit<ExecutionPlan, 'reasons'>>;
 }
 
 export interface EngineInfo {
   source: string;
   dims: WhisperDims;
   /** The backend actually used ('auto' resolved). */
-  backend: Exclude<EngineBackend, 'auto'>;
+  backend: ExecutionBackend;
 }
+
+/** One backend the engine tried to build, in plan order. */
+export interface BackendAttempt {
+  backend: ExecutionBackend;
+  outcome: 'used' | 'failed' | 'skipped';
+  /** Why it failed or was skipped. */
+  reason?: string;
+}
+
+/** The execution plan the engine was built from, with what actually happened. */
+export interface EnginePlan extends ExecutionPlan {
+  /** The backend that runs the model. */
+  backend: ExecutionBackend;
+  /** Every backend tried, in order, until one was built. */
+  attempts: BackendAttempt[];
+  /** The device as probed, in the engine's thread. */
+  profile: DeviceProfile;
+}
+
+/** Session options that cross to the worker (the callbacks stay on the caller's side). */
+export type PortableLiveOptions = Omit<LiveSessionOptions, 'onEvent' | 'onError'>;
+
+/** Caller → engine, on a live session's port. Audio is 16 kHz mono, transferred. */
+export type LiveClientMessage = { type: 'audio'; samples: Float32Array } | { type: 'stop' } | { type: 'abort' };
+
+/** Engine → caller, on a live session's port. */
+export type LiveHostMessage =
+  | { type: 'event'; event: LiveEvent }
+  | { type: 'error'; error: SerializedError }
+  | { type: 'stopped'; decodes: number; finalOptions: PortableTranscribeOptions };
 
 /** TranscribeOptions without what cannot be cloned (the signal; onSegment goes separately). */
 export type PortableTranscribeOptions = Omit<TranscribeOptions, 'signal' | 'onSegment'>;
@@ -59,7 +104,9 @@ export interface EngineRequest {
 }
 
 export interface EngineHost {
-  init(options: EngineInit, onProgress?: (event: EngineProgressEvent) => void): Promise<EngineInfo>;
+  init(options: EngineInit, onProgress?: (event: EngineProgressEvent) => void): Promise<EngineInfo & { plan: EnginePlan }>;
+  /** Starts a live session fed and answered through `port`; resolves once it listens. */
+  listen(port: MessagePort, options?: PortableLiveOptions): Promise<void>;
   transcribe(request: EngineRequest, options?: PortableTranscribeOptions, onSegment?: (segment: TranscriptionSegment) => void): Promise<TranscriptionResult>;
   detectLanguage(request: EngineRequest): Promise<LanguageDetection>;
   abort(id: number): void;
@@ -67,18 +114,60 @@ export interface EngineHost {
 }
 
 /**
- * 'auto' for now is simply: WebGPU when an adapter exists, else WASM. The real choice (device
- * limits, model size, measured speed) is issue #5's execution plan.
+ * The plan for this device and model: the caller's backend (if not 'auto') and threads become
+ * overrides, so the plan's reasons say they were chosen by the caller.
  */
-async function resolveBackend(backend: EngineBackend): Promise<Exclude<EngineBackend, 'auto'>> {
-  if (backend !== 'auto') return backend;
-  const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
-  if (!gpu) return 'wasm';
-  try {
-    return (await gpu.requestAdapter()) ? 'webgpu' : 'wasm';
-  } catch {
-    return 'wasm';
+async function planFor(model: WhisperModel, options: EngineInit): Promise<{ plan: ExecutionPlan; profile: DeviceProfile }> {
+  const profile = await probeDevice();
+  const overrides: Partial<ExecutionPlan> = { ...options.plan } as Partial<ExecutionPlan>;
+  if (options.backend !== undefined && options.backend !== 'auto') overrides.backendOrder = [options.backend];
+  if (options.threads !== undefined) overrides.threads = options.threads;
+  const plan = planExecution(profile, { dims: model.dims, dtype: storedDtype(model) }, overrides);
+  return { plan, profile };
+}
+
+/** The dtype most of the model's matrices are stored in (what the plan's memory budget counts). */
+function storedDtype(model: WhisperModel): string {
+  const counts = new Map<string, number>();
+  const visit = (node: unknown): void => {
+    if (!node || typeof node !== 'object') return;
+    const tensor = node as { dtype?: unknown; bytes?: unknown };
+    if (typeof tensor.dtype === 'string' && tensor.bytes instanceof Uint8Array) {
+      counts.set(tensor.dtype, (counts.get(tensor.dtype) ?? 0) + tensor.bytes.byteLength);
+      return;
+    }
+    for (const child of Object.values(node)) visit(child);
+  };
+  visit(model.weights);
+  let best = 'f32';
+  let most = -1;
+  for (const [dtype, bytes] of counts) if (bytes > most) [best, most] = [dtype, bytes];
+  return best;
+}
+
+/** Builds the first backend of the plan that works; records why the others did not. */
+async function buildFromPlan(model: WhisperModel, plan: ExecutionPlan): Promise<{ transcriber: Transcriber; backend: ExecutionBackend; attempts: BackendAttempt[] }> {
+  const attempts: BackendAttempt[] = [];
+  for (const backend of plan.backendOrder) {
+    try {
+      const transcriber = await createLocalTranscriber({
+        model,
+        backend: backend as BackendName,
+        ...(backend === 'wasm' ? { threads: plan.threads } : {}),
+      });
+      attempts.push({ backend, outcome: 'used' });
+      return { transcriber, backend, attempts };
+    } catch (error) {
+      const unknown = error instanceof MurmurError && error.code === 'BACKEND' && /unknown backend/.test(error.message);
+      attempts.push({ backend, outcome: unknown ? 'skipped' : 'failed', reason: unknown ? `this build has no ${backend} backend (${error.message})` : describeError(error) });
+    }
   }
+  const tried = attempts.map((a) => `${a.backend}: ${a.reason}`).join('; ');
+  throw new MurmurError('BACKEND', `no backend of the plan could be built (${tried})`);
+}
+
+function describeError(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
 /** An AbortSignal that also reports aborted once the shared flag is set (read synchronously). */
@@ -107,7 +196,9 @@ export function createEngineHost(): EngineHost {
   let transcriber: Transcriber | undefined;
   let disposed = false;
   let queue: Promise<unknown> = Promise.resolve();
-  const controllers = new Map<number, AbortController>();
+  const controllers = new Map<number | symbol, AbortController>();
+  /** Ends each live session (on dispose). */
+  const liveSessions = new Set<() => void>();
 
   function ready(): Transcriber {
     if (disposed) throw new MurmurError('DISPOSED', 'the transcriber was disposed');
@@ -116,16 +207,22 @@ export function createEngineHost(): EngineHost {
   }
 
   /** Runs `work` after every earlier request, with an AbortSignal that abort(id) and the flag reach. */
-  function enqueue<T>(request: EngineRequest, what: string, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  /**
+   * Runs `work` after every earlier request, with an AbortSignal that abort(id) and the flag reach.
+   * `request` undefined: internal work (a live session's decode), stopped by `extra` and dispose.
+   */
+  function enqueue<T>(request: Pick<EngineRequest, 'id' | 'abortFlag'> | undefined, what: string, work: (signal: AbortSignal) => Promise<T>, extra?: AbortSignal): Promise<T> {
     const controller = new AbortController();
-    controllers.set(request.id, controller);
-    const signal = signalWithFlag(controller, request.abortFlag);
+    const key = request?.id ?? Symbol(what);
+    controllers.set(key, controller);
+    const flagged = signalWithFlag(controller, request?.abortFlag);
+    const signal = extra ? AbortSignal.any([flagged, extra]) : flagged;
     const run = queue.then(async () => {
       try {
         if (signal.aborted) throw new AbortError(what);
         return await work(signal);
       } finally {
-        controllers.delete(request.id);
+        controllers.delete(key);
       }
     });
     queue = run.catch(() => {});
@@ -137,17 +234,23 @@ export function createEngineHost(): EngineHost {
       try {
         if (disposed) throw new MurmurError('DISPOSED', 'the transcriber was disposed');
         if (transcriber) throw new MurmurError('ALREADY_LOADED', 'this engine already holds a model; create another transcriber for another model');
-        const backend = await resolveBackend(options.backend ?? 'auto');
         const model = await loadModel(options.model, { onProgress: onProgress ? (event) => onProgress({ ...event }) : undefined });
         onProgress?.({ stage: 'load', file: model.source, progress: 1 });
+        onProgress?.({ stage: 'plan', progress: 0 });
+        const { plan, profile } = await planFor(model, options);
+        onProgress?.({ stage: 'plan', progress: 1 });
         onProgress?.({ stage: 'compile', progress: 0 });
-        transcriber = await createLocalTranscriber({
-          model,
-          backend,
-          ...(backend === 'wasm' && options.threads !== undefined ? { threads: options.threads } : {}),
-        });
+        const built = await buildFromPlan(model, plan);
+        if (disposed) {
+          built.transcriber.dispose();
+          throw new MurmurError('DISPOSED', 'the transcriber was disposed');
+        }
+        transcriber = built.transcriber;
         onProgress?.({ stage: 'compile', progress: 1 });
-        return { source: model.source, dims: { ...model.dims }, backend };
+        const stored = storedDtype(model);
+        const notApplied = stored.replace(/^bf/, 'f').startsWith(plan.precision) ? [] : [`precision ${plan.precision} not applied: the backends run the weights in the dtype they are stored in (${stored})`];
+        const enginePlan: EnginePlan = { ...plan, reasons: [...plan.reasons, ...notApplied], backend: built.backend, attempts: built.attempts, profile };
+        return { source: model.source, dims: { ...model.dims }, backend: built.backend, plan: enginePlan };
       } finally {
         releaseCallback(onProgress);
       }
@@ -169,6 +272,61 @@ export function createEngineHost(): EngineHost {
       return enqueue(request, 'language detection', async (signal) => ready().detectLanguage(await portableToSamples(request.audio), { signal }));
     },
 
+    async listen(port, options = {}) {
+      ready();
+      let session: LiveSession | undefined;
+      const post = (message: LiveHostMessage) => {
+        try {
+          port.postMessage(message);
+        } catch {
+          // The caller's side is gone (page closed, port closed): nothing to tell.
+        }
+      };
+      const close = () => {
+        liveSessions.delete(end);
+        port.onmessage = null;
+        port.close();
+      };
+      const end = () => {
+        session?.abort();
+        close();
+      };
+      /** Each decode is one more request in the queue, so other requests interleave with the session's. */
+      const queued = {
+        transcribe: (audio: Float32Array, transcribeOptions: TranscribeOptions = {}) => {
+          const { signal: sessionSignal, ...rest } = transcribeOptions;
+          return enqueue(undefined, 'live decode', (signal) => ready().transcribe(audio, { ...rest, signal }), sessionSignal);
+        },
+      };
+      session = new LiveSession(queued, {
+        ...options,
+        onEvent: (event) => post({ type: 'event', event }),
+        onError: (error) => post({ type: 'error', error: serializeError(error instanceof Error ? error : new MurmurError('LIVE', String(error))) }),
+      });
+      const live = session;
+      liveSessions.add(end);
+      port.onmessage = (event: MessageEvent<LiveClientMessage>) => {
+        const message = event.data;
+        if (message.type === 'audio') {
+          try {
+            live.push(message.samples);
+          } catch (error) {
+            post({ type: 'error', error: serializeError(error as Error) });
+            end();
+          }
+        } else if (message.type === 'stop') {
+          port.onmessage = null;
+          live.stop().then(
+            () => post({ type: 'stopped', decodes: live.decodes, finalOptions: live.finalOptions() }),
+            // onError already told the caller.
+            () => post({ type: 'stopped', decodes: live.decodes, finalOptions: live.finalOptions() }),
+          ).finally(close);
+        } else if (message.type === 'abort') {
+          end();
+        }
+      };
+    },
+
     abort(id) {
       controllers.get(id)?.abort();
     },
@@ -176,6 +334,7 @@ export function createEngineHost(): EngineHost {
     async dispose() {
       if (disposed) return;
       disposed = true;
+      for (const end of [...liveSessions]) end();
       for (const controller of controllers.values()) controller.abort();
       await queue;
       // Backend first: GPU buffers and WASM memory go before the worker itself does.

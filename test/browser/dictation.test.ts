@@ -1,9 +1,11 @@
 // Live dictation in Chromium with a fake microphone playing espeak-ng speech from a WAV file: the
-// AudioWorklet capture feeds a live session on the mini model (WASM backend) in the page. Tentative
-// text comes before confirmed text, confirmed text is only ever appended, and each utterance's
-// confirmed text equals the offline transcription of the audio the page captured for it. Reports
+// AudioWorklet capture feeds a live session on the mini model, once in the page (listenLocal, WASM
+// backend) and once in the engine's worker (createTranscriber(...).listen, the engine built from the
+// plan). Tentative text comes before confirmed text, confirmed text is only ever appended, and each
+// utterance's confirmed text equals the offline transcription of the audio the page captured for
+// it; through the worker, the page's main thread has no long task (> 50 ms) meanwhile. Reports
 // first-tentative latency after speech onset and confirmed latency after the end of the utterance.
-// Then MurmurSpeechRecognition in single-shot mode on the same microphone.
+// Then MurmurSpeechRecognition in single-shot mode on the same microphone, in the page and in the worker.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -46,12 +48,10 @@ describe('live dictation from a fake microphone', { skip }, () => {
     return page.api<typeof dictationPageApi>({ timeoutMs: 180_000 });
   };
 
-  test('tentative then confirmed text, never rewritten, ending on the offline transcription of the captured audio', { timeout: 300_000 }, async (t) => {
-    const api = await openPage(t);
-    await api.load(modelUrl);
-    const { inputSampleRate } = await api.start(modelUrl);
-    await new Promise((resolve) => setTimeout(resolve, (microphone.seconds + 1) * 1000));
-    const run = await api.stop();
+  type Run = Awaited<ReturnType<typeof dictationPageApi['stop']>>;
+
+  /** The properties every live run must have, whichever thread ran the session. */
+  function checkRun(t: TestContext, run: Run, inputSampleRate: number | undefined): void {
     t.diagnostic(`captured ${run.capturedSeconds.toFixed(2)} s at ${inputSampleRate} Hz (peak ${run.peak.toFixed(3)}), ${run.decodes} decodes`);
     assert.deepEqual(run.errors, []);
     assert.ok(run.peak > 0.05, 'the fake microphone delivered the speech');
@@ -88,19 +88,46 @@ describe('live dictation from a fake microphone', { skip }, () => {
       const finalAt = mine.find(({ event }) => event.type === 'speech-end')!.at;
       t.diagnostic(`utterance ${end.utterance}: ${JSON.stringify(end.text)}; first tentative text ${((tentativeAt - capturedAt(start.time)) / 1000).toFixed(2)} s after speech onset; confirmed ${((finalAt - capturedAt(end.time)) / 1000).toFixed(2)} s after the end of speech (hangover included)`);
     }
-  });
+  }
 
-  test('MurmurSpeechRecognition single-shot: Web Speech event order and one final result', { timeout: 300_000 }, async (t) => {
+  test('in the page: tentative then confirmed text, never rewritten, ending on the offline transcription of the captured audio', { timeout: 300_000 }, async (t) => {
     const api = await openPage(t);
     await api.load(modelUrl);
-    const log = await api.recognizeOnce(modelUrl);
-    t.diagnostic(log.join(' / '));
-    const kinds = log.map((line) => line.split(' ')[0]);
-    const results = log.filter((line) => line.startsWith('result'));
-    assert.deepEqual(kinds.slice(0, 4), ['start', 'audiostart', 'soundstart', 'speechstart']);
-    assert.deepEqual(kinds.slice(-4), ['speechend', 'soundend', 'audioend', 'end']);
-    assert.ok(results.length >= 1, log.join(' / '));
-    assert.match(results.at(-1)!, /^result 0 1 final /, 'the last result is the single final one');
-    assert.ok(results.slice(0, -1).every((line) => /^result 0 1 interim /.test(line)), 'interim results before it, at index 0');
+    const { inputSampleRate } = await api.start(modelUrl);
+    await new Promise((resolve) => setTimeout(resolve, (microphone.seconds + 1) * 1000));
+    checkRun(t, await api.stop(), inputSampleRate);
   });
+
+  test('in the worker (transcriber.listen): the same properties, the plan that built the engine, and no long task on the page', { timeout: 300_000 }, async (t) => {
+    const api = await openPage(t);
+    const { plan, backend } = await api.loadWorker(modelUrl);
+    t.diagnostic(`plan: ${plan.backendOrder.join(' > ')} → ${backend}; ${plan.reasons.join(' | ')}`);
+    assert.equal(plan.backend, backend);
+    assert.deepEqual(plan.attempts.at(-1), { backend, outcome: 'used' });
+    assert.equal(plan.backendOrder[0], 'wasm', 'SwiftShader runs shaders on the CPU: the plan puts wasm first');
+    assert.ok(plan.reasons.some((reason: string) => /^wasm before webgpu: /.test(reason)), plan.reasons.join('\n'));
+    const { inputSampleRate } = await api.startWorker(modelUrl);
+    await new Promise((resolve) => setTimeout(resolve, (microphone.seconds + 1) * 1000));
+    const run = await api.stopWorker();
+    checkRun(t, run, inputSampleRate);
+    t.diagnostic(`main-thread long tasks during the live session: ${JSON.stringify(run.longTasks)}`);
+    assert.deepEqual(run.longTasks.filter((ms: number) => ms > 50), [], 'no task over 50 ms on the main thread while the worker transcribed live');
+  });
+
+  for (const where of ['page', 'worker'] as const) {
+    test(`MurmurSpeechRecognition single-shot in the ${where}: Web Speech event order and one final result`, { timeout: 300_000 }, async (t) => {
+      const api = await openPage(t);
+      if (where === 'page') await api.load(modelUrl);
+      else await api.loadWorker(modelUrl);
+      const log = await api.recognizeOnce(modelUrl, where);
+      t.diagnostic(log.join(' / '));
+      const kinds = log.map((line) => line.split(' ')[0]);
+      const results = log.filter((line) => line.startsWith('result'));
+      assert.deepEqual(kinds.slice(0, 4), ['start', 'audiostart', 'soundstart', 'speechstart']);
+      assert.deepEqual(kinds.slice(-4), ['speechend', 'soundend', 'audioend', 'end']);
+      assert.ok(results.length >= 1, log.join(' / '));
+      assert.match(results.at(-1)!, /^result 0 1 final /, 'the last result is the single final one');
+      assert.ok(results.slice(0, -1).every((line) => /^result 0 1 interim /.test(line)), 'interim results before it, at index 0');
+    });
+  }
 });

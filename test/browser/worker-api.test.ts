@@ -2,7 +2,10 @@
 // localhost, transcribing jfk.wav given as File, ArrayBuffer, Float32Array and URL with the same
 // result as the in-process transcriber in Node; segments streamed in order; abort, typed errors
 // and dispose across the worker boundary; and no long task on the page's main thread meanwhile.
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+// Compressed files (FLAC, Ogg Vorbis made by sox from the same WAV) go through the browser's
+// decoder and give the WAV's transcript (lossless) or the same duration and a transcript (lossy).
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
@@ -19,6 +22,14 @@ const JFK = join(SHARED_DATA_DIR, 'audio/jfk.wav');
 const JFK_URL = `${SHARED_DATA_ROUTE}audio/jfk.wav`;
 const MAX_TOKENS = 24;
 const LONG_TASK_MS = 50;
+const skipWithoutSox = (() => {
+  try {
+    execFileSync('sox', ['--version'], { stdio: 'ignore' });
+    return false;
+  } catch {
+    return 'sox is needed to make the FLAC and Ogg files (apt-get install sox)';
+  }
+})();
 
 /** What must agree between Chromium's worker and Node (log-probabilities may differ in the last bits). */
 function essentials(result: TranscriptionResult) {
@@ -48,9 +59,46 @@ describe('createTranscriber in Chromium (module worker)', { skip: existsSync(JFK
     page = await session().openPage('/test/browser/pages/worker-api.html', { allowConsoleErrors: [/404|Not Found/i] });
     api = page.api<typeof workerPageApi>({ timeoutMs: 240_000 }) as typeof api;
     const loaded = await api.load('/@models/mini/');
-    assert.deepEqual(loaded.stages, ['download', 'load', 'compile'], 'progress reports every stage in order');
+    assert.deepEqual(loaded.stages, ['download', 'load', 'plan', 'compile'], 'progress reports every stage in order');
     assert.equal(loaded.model.backend, 'wasm');
+    assert.deepEqual(loaded.plan.backendOrder, ['wasm'], 'the caller\'s backend is the plan');
+    assert.ok(loaded.plan.reasons.includes('backendOrder ["wasm"]: set by the caller, overriding the rule above'), loaded.plan.reasons.join('\n'));
   }, { timeout: 300_000 });
+
+  test("backend 'auto': the worker probes, plans and builds the plan's first backend; the plan reaches the page", { timeout: 240_000 }, async () => {
+    const loaded = await api.load('/@models/mini/', 'auto');
+    try {
+      const { plan } = loaded;
+      assert.equal(plan.backend, loaded.model.backend);
+      assert.equal(plan.backend, plan.backendOrder[0], 'the first backend of the plan was built');
+      assert.deepEqual(plan.attempts, [{ backend: plan.backend, outcome: 'used' }]);
+      assert.ok(plan.reasons.some((reason: string) => /^webgpu|^wasm/.test(reason)), plan.reasons.join('\n'));
+      assert.ok(plan.reasons.some((reason: string) => /^threads \d+: /.test(reason)), plan.reasons.join('\n'));
+      assert.ok(plan.threads >= 1);
+    } finally {
+      await api.load('/@models/mini/');
+    }
+  });
+
+  test('FLAC and Ogg Vorbis Blobs: decoded by the browser, transcribed in the worker like the WAV', { skip: skipWithoutSox, timeout: 240_000 }, async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'murmur-encoded-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    execFileSync('sox', [JFK, join(dir, 'jfk.flac')]);
+    execFileSync('sox', [JFK, join(dir, 'jfk.ogg')]);
+    session().mount('/@encoded/', dir);
+    const wavSamples = parseWav(readFileSync(JFK), JFK).channels[0]!.length;
+
+    const flac = await api.transcribeEncoded('/@encoded/jfk.flac', 'audio/flac', MAX_TOKENS);
+    assert.equal(flac.samples, wavSamples, 'FLAC is lossless: the same number of samples');
+    assert.deepEqual(essentials(flac.result), essentials(expected), 'FLAC gives the WAV\'s transcript');
+    assert.deepEqual((flac.longTasks as number[]).filter((ms) => ms > LONG_TASK_MS), []);
+
+    const ogg = await api.transcribeEncoded('/@encoded/jfk.ogg', 'audio/ogg', MAX_TOKENS);
+    assert.ok(Math.abs(ogg.samples - wavSamples) <= 0.01 * wavSamples, `Ogg Vorbis decodes to ${ogg.samples} samples, the WAV has ${wavSamples}`);
+    assert.ok(ogg.result.text.trim().length > 0, 'a transcript from the Ogg Vorbis file');
+    const sameTokens = JSON.stringify(essentials(ogg.result)) === JSON.stringify(essentials(expected));
+    t.diagnostic(`Ogg Vorbis: ${ogg.samples} samples; ${sameTokens ? 'the same tokens as the WAV' : `tokens differ from the WAV (lossy codec): ${JSON.stringify(ogg.result.text)}`}`);
+  });
 
   for (const kind of ['file', 'arraybuffer', 'float32', 'url'] as const) {
     test(`${kind} input: the result Node gives, segments streamed in order, no long task`, { timeout: 240_000 }, async () => {

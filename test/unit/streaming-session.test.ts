@@ -94,7 +94,9 @@ test('tentative text comes first, confirmations only append, and the utterance e
   assert.equal(confirmedText, ' Hello there, how are you today?');
   assert.ok(!confirmedText.includes('-'), 'a misheard partial word is never confirmed');
   assert.ok(events.some((e) => e.type === 'tentative' && e.text.includes('-')), 'partial words show up as tentative');
-  assert.ok(transcriber.calls.every((c) => c.options?.wordTimestamps === true && c.options.language === 'en' && c.options.temperature === 0));
+  assert.ok(transcriber.calls.every((c) => c.options?.language === 'en' && c.options.temperature === 0));
+  assert.equal(transcriber.calls.at(-1)!.options?.wordTimestamps, true, 'the final pass asks for word timestamps');
+  assert.ok(transcriber.calls.slice(0, -1).every((c) => c.options?.wordTimestamps === false), 'interim decodes do not (one encoder pass each)');
   // Interim decodes about every 0.5 s of speech, then one final pass.
   assert.ok(transcriber.calls.length >= 5 && transcriber.calls.length <= 9, `${transcriber.calls.length} decodes`);
   assert.ok(Math.abs(transcriber.calls.at(-1)!.seconds - (end.audioEnd - end.audioStart)) < 1e-6, 'the final pass hears the whole utterance');
@@ -192,4 +194,56 @@ test('an interim decode still running when the utterance ends is cancelled, so t
   assert.deepEqual(errors, []);
   assert.equal(events.filter((e) => e.type === 'speech-end').length, 1);
   assert.equal(events.filter((e): e is LiveTextEvent => e.type === 'confirmed').map((e) => e.text).join(''), ' Hello there, how are you today?');
+});
+
+test('interim decodes are capped at interimTokensPerSecond; the final pass is not', async () => {
+  const transcriber = new ScriptedTranscriber(WORDS);
+  const session = new LiveSession(transcriber, { onEvent: () => {}, transcribe: { maxTokens: 100 } });
+  await run(session, concat(new Float32Array(RATE), voiced(2.5), new Float32Array(2 * RATE)));
+  const [final, ...interims] = [transcriber.calls.at(-1)!, ...transcriber.calls.slice(0, -1)];
+  assert.ok(interims.length >= 3);
+  for (const { seconds, options } of interims) assert.equal(options?.maxTokens, Math.min(100, Math.ceil(8 * seconds) + 8), `${seconds.toFixed(2)} s interim`);
+  assert.equal(final.options?.maxTokens, 100, 'the final pass keeps the caller\'s options, as an offline run would');
+  const { signal: _signal, ...finalOptions } = final.options!;
+  assert.deepEqual(finalOptions, session.finalOptions());
+});
+
+test('no interim decode starts during a pause in speech (it may be the end); one does once speech resumes', async () => {
+  const transcriber = new ScriptedTranscriber(WORDS);
+  const session = new LiveSession(transcriber, { onEvent: () => {} });
+  // 0.3 s pauses inside the utterance (shorter than the VAD's 0.36 s hangover): the utterance goes on.
+  const audio = concat(new Float32Array(RATE), voiced(0.8), new Float32Array(0.3 * RATE), voiced(0.8), new Float32Array(2 * RATE));
+  const startedAt: number[] = [];
+  for (let i = 0; i < audio.length; i += 800) {
+    const before = transcriber.calls.length;
+    session.push(audio.subarray(i, i + 800));
+    await session.idle();
+    if (transcriber.calls.length > before) startedAt.push((i + 800) / RATE);
+  }
+  await session.stop();
+  const inPause = startedAt.slice(0, -1).filter((t) => (t > 1.8 + 0.12 + 0.05 && t <= 2.1) || t > 2.9 + 0.12 + 0.05);
+  assert.deepEqual(inPause, [], `interim decodes started at ${startedAt.map((t) => t.toFixed(2)).join(', ')} s`);
+  assert.ok(startedAt.some((t) => t > 2.1 && t <= 2.9), 'interim decodes resume with the speech');
+
+  const ungated = new ScriptedTranscriber(WORDS);
+  const always = new LiveSession(ungated, { onEvent: () => {}, pauseSeconds: Infinity });
+  await run(always, audio, 800);
+  assert.ok(ungated.calls.length > transcriber.calls.length, `without the gate: ${ungated.calls.length} decodes, with it: ${transcriber.calls.length}`);
+});
+
+test('audio queued while a decode runs is taken in before the next decode starts', async () => {
+  const transcriber = new ScriptedTranscriber(WORDS);
+  const session = new LiveSession(transcriber, { onEvent: () => {} });
+  const audio = concat(new Float32Array(RATE), voiced(2.5));
+  // Everything arrives in one burst of chunk messages (as after a long decode in the worker).
+  const port = new MessageChannel();
+  port.port2.onmessage = (event: MessageEvent<Float32Array>) => session.push(event.data);
+  for (let i = 0; i < audio.length; i += 1600) port.port1.postMessage(audio.slice(i, i + 1600));
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  await session.idle();
+  port.port1.close();
+  port.port2.close();
+  assert.ok(transcriber.calls.length >= 1);
+  assert.ok(transcriber.calls[0]!.seconds > 2, `the first decode heard ${transcriber.calls[0]!.seconds.toFixed(2)} s: all the queued audio`);
+  await session.stop();
 });

@@ -34,7 +34,7 @@ describe('createTranscriber in Node', { skip: existsSync(JFK) ? false : absent }
     local.dispose();
     const stages = new Set<string>();
     transcriber = await createTranscriber({ model: modelDir, backend: 'wasm', onProgress: (event) => stages.add(event.stage) });
-    assert.deepEqual([...stages], ['download', 'load', 'compile'], 'progress reports every stage in order');
+    assert.deepEqual([...stages], ['download', 'load', 'plan', 'compile'], 'progress reports every stage in order');
   });
   after(() => transcriber?.dispose());
 

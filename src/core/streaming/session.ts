@@ -15,7 +15,7 @@
  */
 import type { TranscribeOptions, TranscriptionResult, TranscriptionWord } from '../transcriber.ts';
 import { AudioError, MurmurError } from '../errors.ts';
-import { VAD_SAMPLE_RATE, VoiceActivityDetector, type VadOptions } from './vad.ts';
+import { VAD_FRAME_SAMPLES, VAD_SAMPLE_RATE, VoiceActivityDetector, type VadOptions } from './vad.ts';
 
 /** What the session needs of a transcriber: tests inject a scripted one. */
 export interface StreamingTranscriber {
@@ -70,6 +70,18 @@ export interface LiveSessionOptions {
   stepSeconds?: number;
   /** Audio kept before a detected onset (default 0.3 s), so the first syllable is not clipped. */
   prerollSeconds?: number;
+  /**
+   * Interim decodes stop after this many tokens per second of audio, plus 8 (default 8, about twice
+   * what English speech needs), so a hypothesis that loops cannot hold the engine for the whole
+   * window's 224 tokens. The final pass is not limited (it must equal the offline transcription).
+   */
+  interimTokensPerSecond?: number;
+  /**
+   * No interim decode starts while the speaker has been silent this long (seconds, default 0.12):
+   * the pause may be the end of the utterance, whose final pass should not wait for an interim
+   * decode of silence. Infinity: decode regardless.
+   */
+  pauseSeconds?: number;
   /** Trim the interim buffer once it is longer than this (default 10 s). */
   trimSeconds?: number;
   /** An utterance longer than this is ended and finalized (default 28 s, under Whisper's window). */
@@ -80,6 +92,13 @@ export interface LiveSessionOptions {
    * session then falls back to segment times spread evenly over the words.
    */
   wordTimestamps?: boolean;
+  /**
+   * Word timestamps in interim decodes too (default false). With word timestamps, Whisper's
+   * long-form loop starts another window after the last word, so a decode of speech still going on
+   * encodes twice; without them an interim decode is one encoder pass and its words get times
+   * spread over their segment. The final pass always follows `wordTimestamps`.
+   */
+  interimWordTimestamps?: boolean;
 }
 
 interface Utterance {
@@ -104,6 +123,8 @@ export class LiveSession {
   private readonly prerollSamples: number;
   private readonly trimSamples: number;
   private readonly maxUtteranceSamples: number;
+  private readonly interimTokensPerSecond: number;
+  private readonly pauseFrames: number;
   private readonly controller = new AbortController();
   /** Audio from absolute sample `base` on. */
   private audio = new Float32Array(VAD_SAMPLE_RATE * 4);
@@ -130,6 +151,8 @@ export class LiveSession {
     this.prerollSamples = Math.round((options.prerollSeconds ?? 0.3) * VAD_SAMPLE_RATE);
     this.trimSamples = Math.round((options.trimSeconds ?? 10) * VAD_SAMPLE_RATE);
     this.maxUtteranceSamples = Math.round((options.maxUtteranceSeconds ?? 28) * VAD_SAMPLE_RATE);
+    this.interimTokensPerSecond = options.interimTokensPerSecond ?? 8;
+    this.pauseFrames = Math.ceil(((options.pauseSeconds ?? 0.12) * VAD_SAMPLE_RATE) / VAD_FRAME_SAMPLES);
     if (!(this.stepSamples > 0)) throw new AudioError(`live session: stepSeconds must be positive, got ${options.stepSeconds}`);
   }
 
@@ -207,13 +230,15 @@ export class LiveSession {
   }
 
   private schedule(): void {
-    if (this.busy || this.failed) return;
-    const next = this.nextJob();
-    if (!next) return;
+    if (this.busy || this.failed || !this.hasJob()) return;
     this.busy = true;
     this.work = this.work.then(async () => {
       try {
-        await next();
+        // Audio that arrived while the previous decode ran waits in the event loop's queue (the
+        // worker's messages); let it in first, so this decode hears all of it.
+        await yieldToEventLoop();
+        const next = this.nextJob();
+        if (next) await next();
       } catch (error) {
         if (this.controller.signal.aborted) return;
         this.failed = error;
@@ -226,21 +251,37 @@ export class LiveSession {
     });
   }
 
+  private hasJob(): boolean {
+    if (this.controller.signal.aborted) return false;
+    return this.finishing.length > 0 || this.interimDue();
+  }
+
+  /** Enough new audio since the last interim decode, and the speaker is not pausing. */
+  private interimDue(): boolean {
+    const utterance = this.utterance;
+    if (!utterance || this.base + this.audioLength - utterance.samplesAtLastDecode < this.stepSamples) return false;
+    return this.vad.silentFrames < this.pauseFrames;
+  }
+
   private nextJob(): (() => Promise<void>) | undefined {
     if (this.controller.signal.aborted) return undefined;
     const finishing = this.finishing.shift();
     if (finishing) return () => this.finish(finishing);
     const utterance = this.utterance;
-    if (utterance && this.base + this.audioLength - utterance.samplesAtLastDecode >= this.stepSamples) {
-      return () => this.interim(utterance);
-    }
+    if (utterance && this.interimDue()) return () => this.interim(utterance);
     return undefined;
   }
 
-  private transcribeOptions(initialPrompt: string | undefined, signal = this.controller.signal): TranscribeOptions {
-    const options: TranscribeOptions = { temperature: 0, ...this.options.transcribe, wordTimestamps: this.wordTimestamps, signal };
+  private transcribeOptions(initialPrompt: string | undefined, signal = this.controller.signal, interimSamples?: number): TranscribeOptions {
+    const interim = interimSamples !== undefined;
+    const wordTimestamps = this.wordTimestamps && (!interim || (this.options.interimWordTimestamps ?? false));
+    const options: TranscribeOptions = { temperature: 0, ...this.options.transcribe, wordTimestamps, signal };
     if (this.options.language !== undefined) options.language = this.options.language;
     if (initialPrompt) options.initialPrompt = initialPrompt;
+    if (interimSamples !== undefined && Number.isFinite(this.interimTokensPerSecond)) {
+      const budget = Math.ceil((this.interimTokensPerSecond * interimSamples) / VAD_SAMPLE_RATE) + 8;
+      options.maxTokens = Math.min(options.maxTokens ?? budget, budget);
+    }
     return options;
   }
 
@@ -254,7 +295,7 @@ export class LiveSession {
     this.interimController = controller;
     let result: TranscriptionResult;
     try {
-      result = await this.decode(audio, prompt, AbortSignal.any([this.controller.signal, controller.signal]));
+      result = await this.decode(audio, prompt, AbortSignal.any([this.controller.signal, controller.signal]), true);
     } catch (error) {
       if (controller.signal.aborted && !this.controller.signal.aborted) return;
       throw error;
@@ -298,15 +339,16 @@ export class LiveSession {
     if (!this.utterance) this.forgetBefore(this.base + this.audioLength - this.prerollSamples - VAD_SAMPLE_RATE);
   }
 
-  private async decode(audio: Float32Array, prompt: string | undefined, signal = this.controller.signal): Promise<TranscriptionResult> {
+  private async decode(audio: Float32Array, prompt: string | undefined, signal = this.controller.signal, interim = false): Promise<TranscriptionResult> {
     this.decodes++;
+    const options = () => this.transcribeOptions(prompt, signal, interim ? audio.length : undefined);
     try {
-      return await this.transcriber.transcribe(audio, this.transcribeOptions(prompt, signal));
+      return await this.transcriber.transcribe(audio, options());
     } catch (error) {
       const noAlignment = error instanceof MurmurError && error.code === 'UNSUPPORTED' && /alignment heads/.test(error.message);
       if (!noAlignment || !this.wordTimestamps) throw error;
       this.wordTimestamps = false;
-      return await this.transcriber.transcribe(audio, this.transcribeOptions(prompt, signal));
+      return await this.transcriber.transcribe(audio, options());
     }
   }
 
@@ -404,6 +446,11 @@ export function unconfirmedTail(hypothesis: LiveWord[], confirmed: LiveWord[]): 
   const last = confirmed.at(-1)!;
   const boundary = (last.start + last.end) / 2;
   return hypothesis.filter((word) => word.start >= boundary);
+}
+
+/** A macrotask boundary: whatever the event loop has queued (audio messages) runs before we go on. */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
 export function joinWords(words: LiveWord[]): string {

@@ -90,6 +90,11 @@ export class VoiceActivityDetector {
     return this.isActive;
   }
 
+  /** Consecutive non-speech frames so far (0 while speech goes on): a pause that may become an offset. */
+  get silentFrames(): number {
+    return this.silenceRun;
+  }
+
   /** Seconds of audio consumed so far (whole frames only). */
   get time(): number {
     return this.framesSeen * FRAME_SECONDS;

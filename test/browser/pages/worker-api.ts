@@ -64,17 +64,18 @@ async function watchLongTasks<T>(work: () => Promise<T>): Promise<{ value: T; lo
 }
 
 export const workerPageApi = {
-  async load(modelUrl: string) {
+  async load(modelUrl: string, backend: 'wasm' | 'auto' = 'wasm') {
     await transcriber?.dispose();
     const stages: string[] = [];
     transcriber = await createTranscriber({
       model: modelUrl,
-      backend: 'wasm',
+      backend,
       onProgress: (event) => {
         if (stages.at(-1) !== event.stage) stages.push(event.stage);
       },
     });
-    return { model: transcriber.model, stages };
+    const { profile: _profile, ...plan } = transcriber.plan;
+    return { model: transcriber.model, stages, plan };
   },
 
   async transcribe(kind: InputKind, audioUrl: string, maxTokens: number) {
@@ -84,6 +85,19 @@ export const workerPageApi = {
     const { value: result, longTasks } = await watchLongTasks(() => current().transcribe(input, { maxTokens, onSegment: (segment) => segments.push(segment) }));
     const detached = input instanceof Float32Array ? input.length === 0 : input instanceof ArrayBuffer ? input.byteLength === 0 : undefined;
     return { result, segments, longTasks, ms: performance.now() - started, detached };
+  },
+
+  /**
+   * A compressed file (FLAC, Ogg Vorbis, ...) as a Blob: the client decodes it with the browser's
+   * decoder on this thread, the worker transcribes. Also reports how many 16 kHz samples the
+   * browser decodes the file to, and the long tasks meanwhile.
+   */
+  async transcribeEncoded(audioUrl: string, type: string, maxTokens: number) {
+    const bytes = await (await fetch(audioUrl)).arrayBuffer();
+    const decoded = await new OfflineAudioContext(1, 1, 16000).decodeAudioData(bytes.slice(0));
+    const blob = new Blob([bytes], { type });
+    const { value: result, longTasks } = await watchLongTasks(() => current().transcribe(blob, { maxTokens }));
+    return { result, samples: decoded.length, sampleRate: decoded.sampleRate, longTasks };
   },
 
   async detectLanguage(audioUrl: string) {

@@ -3,7 +3,7 @@
 // decoding during silence, abort and errors.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LiveSession, type LiveEvent, type LiveTextEvent, type StreamingTranscriber } from '../../src/core/streaming/session.ts';
+import { LiveSession, wordsOf, type LiveEvent, type LiveTextEvent, type StreamingTranscriber } from '../../src/core/streaming/session.ts';
 import type { TranscribeOptions, TranscriptionResult } from '../../src/core/transcriber.ts';
 import { MurmurError } from '../../src/core/errors.ts';
 
@@ -72,7 +72,7 @@ async function run(session: LiveSession, audio: Float32Array, chunk = 1600): Pro
 test('tentative text comes first, confirmations only append, and the utterance ends as the offline transcription', async () => {
   const transcriber = new ScriptedTranscriber(WORDS);
   const events: LiveEvent[] = [];
-  const session = new LiveSession(transcriber, { onEvent: (e) => events.push(e), language: 'en' });
+  const session = new LiveSession(transcriber, { onEvent: (e) => events.push(e), language: 'en', wordTimestamps: true });
   await run(session, concat(new Float32Array(RATE), voiced(2.5), new Float32Array(2 * RATE)));
 
   const types = events.map((e) => e.type);
@@ -246,4 +246,22 @@ test('audio queued while a decode runs is taken in before the next decode starts
   assert.ok(transcriber.calls.length >= 1);
   assert.ok(transcriber.calls[0]!.seconds > 2, `the first decode heard ${transcriber.calls[0]!.seconds.toFixed(2)} s: all the queued audio`);
   await session.stop();
+});
+
+test('by default no pass asks for word timestamps (one encoder pass each); spread words carry the segment probability', async () => {
+  const transcriber = new ScriptedTranscriber(WORDS);
+  const events: LiveEvent[] = [];
+  const session = new LiveSession(transcriber, { onEvent: (e) => events.push(e), language: 'en' });
+  await run(session, concat(new Float32Array(RATE), voiced(2.5), new Float32Array(2 * RATE)));
+  assert.ok(transcriber.calls.length >= 2, `${transcriber.calls.length} decodes`);
+  assert.ok(transcriber.calls.every((c) => c.options?.wordTimestamps === false), 'no decode asks for word timestamps');
+  assert.ok(events.some((e) => e.type === 'confirmed'), 'text is still confirmed');
+
+  const result = await transcriber.transcribe(new Float32Array(2 * RATE));
+  const { words: _, ...withoutWords } = result.segments[0]!;
+  const spread = wordsOf({ ...result, segments: [withoutWords] }, 10);
+  assert.deepEqual(spread.map((w) => w.word), [' Hello', ' there,', ' how', ' are', ' you', ' to-']);
+  for (const word of spread) assert.ok(Math.abs(word.probability! - Math.exp(-0.1)) < 1e-12, `probability ${word.probability}`);
+  assert.equal(spread[0]!.start, 10);
+  assert.ok(Math.abs(spread.at(-1)!.end - 12) < 1e-9, `last word ends at ${spread.at(-1)!.end}`);
 });

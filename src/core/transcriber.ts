@@ -7,6 +7,7 @@
  */
 import type { WhisperModel } from './model/model.ts';
 import type { WhisperBackend } from './model/ops.ts';
+import type { ExecutionLayout } from './device/plan.ts';
 import type { WhisperWeights } from './model/weights.ts';
 import type { Task } from './tokenizer/tokenizer.ts';
 import { isMultilingual } from './model/dims.ts';
@@ -40,6 +41,8 @@ export interface TranscriberOptions {
   gpu?: GPU;
   /** 'wasm' only: kernel threads, the calling thread included (default: every core). */
   threads?: number;
+  /** 'webnn' only: how activations are held inside its graphs, 'row-major' or 'channels-first' (default 'row-major'). */
+  layout?: ExecutionLayout;
   /** Download/read progress while loading the model. */
   onProgress?: LoadModelOptions['onProgress'];
   /** Cancels loading the model. */
@@ -138,6 +141,7 @@ export async function createTranscriber(options: TranscriberOptions): Promise<Tr
   }
   if (options.gpu !== undefined && backendName !== 'webgpu') throw new MurmurError('BACKEND', `gpu applies to the "webgpu" backend, not ${JSON.stringify(backendName)}`);
   if (options.threads !== undefined && backendName !== 'wasm') throw new MurmurError('BACKEND', `threads apply to the "wasm" backend, not ${JSON.stringify(backendName)}`);
+  if (options.layout !== undefined && backendName !== 'webnn') throw new MurmurError('BACKEND', `layout applies to the "webnn" backend, not ${JSON.stringify(backendName)}`);
   const model = isWhisperModel(options.model)
     ? options.model
     : await loadModel(options.model, { onProgress: options.onProgress, signal: options.signal });
@@ -164,7 +168,8 @@ export async function createTranscriber(options: TranscriberOptions): Promise<Tr
   }
   if (backendName === 'webnn') {
     const { createOnnxBackend } = await import('../onnx/backend.ts');
-    const backend = await createOnnxBackend();
+    if (options.layout === 'blocked') throw new MurmurError('BACKEND', 'the "webnn" backend lowers "row-major" or "channels-first" graphs, not "blocked"');
+    const backend = await createOnnxBackend(options.layout === undefined ? {} : { layout: options.layout });
     try {
       return await createTranscriberOn(backend, model);
     } catch (error) {

@@ -3,8 +3,11 @@
  * model's real shapes (variants.ts lists them). Each op is timed on a slice of its real shape
  * (a few query or activation rows against the full keys and weights), so the whole measurement
  * fits a budget of about a second even on a CPU emulation where one full encoder matmul takes
- * seconds. Results are cached in memory per adapter and shape; `store` is the hook for keeping
- * them across page loads (issue #5).
+ * seconds. The budget covers pipeline compilation too (seconds per shader on SwiftShader): a
+ * candidate is tried only while the time left covers what the last one cost, the rest keep the
+ * adapter's guess and are reported as skipped. Results are cached in memory per adapter, runtime,
+ * Murmur version and shape, and kept across sessions by a VariantStore (autotune-store.ts:
+ * IndexedDB in browsers, a file in Node); the execution plan reuses them (tunedVariantsFor).
  */
 import { recordAttention } from './attention.ts';
 import { recordLayerNorm } from './layernorm.ts';
@@ -19,24 +22,23 @@ import {
   type LayerNormVariantName,
   type ManyRowsMatmulVariant,
 } from './variants.ts';
+import { autotuneKey, cachedVariants, hiddenOf, rememberVariants, type AutotuneShapes, type VariantStore } from './autotune-cache.ts';
+export {
+  autotuneKey,
+  autotuneShapes,
+  clearAutotuneCache,
+  defaultVariantStore,
+  fileVariantStore,
+  indexedDbVariantStore,
+  restoreTunedVariants,
+  tunedVariantsFor,
+  variantCacheKey,
+  type AutotuneShapes,
+  type VariantStore,
+} from './autotune-cache.ts';
 import { beginRecording, createStorage, runRecorded, submitRecording, uploadStorage, type GpuRecording } from './wgsl-common.ts';
 
-/** The shapes of one model's encoder pass, which dominate its run time. */
-export interface AutotuneShapes {
-  /** Activation rows: the encoder's frames (1500 for a 30 s window). */
-  rows: number;
-  /** Model width (n_audio_state). */
-  width: number;
-  heads: number;
-  /** MLP hidden width; 4 × width when absent. */
-  hidden?: number;
-}
 
-/** Where tuned variants may be kept between sessions (issue #5); the in-memory cache is always used. */
-export interface VariantStore {
-  load(key: string): Promise<KernelVariants | undefined>;
-  save(key: string, variants: KernelVariants): Promise<void>;
-}
 
 export interface AutotuneOptions {
   /** Wall-clock budget for all measurements, warm-ups included (default 1000 ms). */
@@ -51,6 +53,8 @@ export interface AutotuneTiming {
   variant: string;
   /** Best time of one run on the sampled shape. */
   ms: number;
+  /** What measuring it cost: compilation, warm-up and timed run. */
+  costMs: number;
 }
 
 export interface AutotuneResult {
@@ -59,6 +63,10 @@ export interface AutotuneResult {
   /** Served from the in-memory cache or the store, without measuring. */
   cached: boolean;
   key: string;
+  /** Candidates not measured because the budget was spent (their op keeps the best measured, or the guess). */
+  skipped: { op: AutotuneTiming['op']; variant: string }[];
+  /** Time spent measuring, compilation included. */
+  spentMs: number;
 }
 
 export const MATMUL_CANDIDATES: readonly ManyRowsMatmulVariant[] = [
@@ -75,21 +83,9 @@ const ATTENTION_CANDIDATES: readonly AttentionVariant[] = ['flash', 'rows4', 'ro
 /** Rows of the sampled shapes: enough to fill a GPU's cores, few enough for an emulation. */
 const SAMPLE_ROWS = 64;
 
-const memoryCache = new Map<string, KernelVariants>();
 
-export function clearAutotuneCache(): void {
-  memoryCache.clear();
-}
 
-export function autotuneKey(device: GPUDevice, shapes: AutotuneShapes): string {
-  const info = deviceAdapterFacts(device);
-  const adapter = info ? [info.vendor, info.architecture, info.device, info.description].join('/') : 'unknown adapter';
-  return `${adapter}|rows ${shapes.rows} width ${shapes.width} heads ${shapes.heads} hidden ${hiddenOf(shapes)}`;
-}
 
-function hiddenOf(shapes: AutotuneShapes): number {
-  return shapes.hidden ?? 4 * shapes.width;
-}
 
 function describe(variant: ManyRowsMatmulVariant | string): string {
   if (typeof variant === 'string') return variant;
@@ -112,14 +108,18 @@ export async function autotuneKernels(device: GPUDevice, shapes: AutotuneShapes,
     if (options.apply !== false) setKernelVariants(device, variants);
     return variants;
   };
-  const remembered = memoryCache.get(key) ?? (await options.store?.load(key).catch(() => undefined));
+  const remembered = cachedVariants(key) ?? (await options.store?.load(key).catch(() => undefined));
   if (remembered) {
-    memoryCache.set(key, remembered);
-    return { variants: apply(remembered), timings: [], cached: true, key };
+    rememberVariants(key, remembered);
+    return { variants: apply(remembered), timings: [], cached: true, key, skipped: [], spentMs: 0 };
   }
 
   const budgetMs = options.budgetMs ?? 1000;
-  const deadline = performance.now() + budgetMs;
+  const started = performance.now();
+  const deadline = started + budgetMs;
+  const skipped: AutotuneResult['skipped'] = [];
+  // What the last candidate cost (compilation, warm-up, timed run): the next is tried only if that much is left.
+  const cost = { lastMs: 0 };
   const guess = selectVariants(deviceAdapterFacts(device), device.limits, device.features as ReadonlySet<string>);
   const timings: AutotuneTiming[] = [];
   const fixture = createFixture(device, shapes);
@@ -135,7 +135,7 @@ export async function autotuneKernels(device: GPUDevice, shapes: AutotuneShapes,
       guessFirst(MATMUL_CANDIDATES, guess.matmul, (a, b) => describe(a) === describe(b)),
       (variant) => (recording) => fixture.matmul(recording, { ...variant, vectorX: shapes.width % 4 === 0 } as ManyRowsMatmulVariant),
       share(0),
-      timings,
+      { timings, skipped, cost },
     );
     const layerNorm = await fastest(
       device,
@@ -143,7 +143,7 @@ export async function autotuneKernels(device: GPUDevice, shapes: AutotuneShapes,
       guessFirst(LAYER_NORM_CANDIDATES, guess.layerNorm, (a, b) => a === b),
       (variant) => (recording) => fixture.layerNorm(recording, variant),
       share(1),
-      timings,
+      { timings, skipped, cost },
     );
     const attention = await fastest(
       device,
@@ -151,7 +151,7 @@ export async function autotuneKernels(device: GPUDevice, shapes: AutotuneShapes,
       guessFirst(ATTENTION_CANDIDATES, guess.attention, (a, b) => a === b),
       (variant) => (recording) => fixture.attention(recording, variant),
       share(2),
-      timings,
+      { timings, skipped, cost },
     );
     const fewRows = await fastest(
       device,
@@ -159,7 +159,7 @@ export async function autotuneKernels(device: GPUDevice, shapes: AutotuneShapes,
       guessFirst(FEW_ROWS_CANDIDATES, guess.fewRows, (a, b) => a === b),
       (variant) => (recording) => fixture.fewRows(recording, variant),
       share(3),
-      timings,
+      { timings, skipped, cost },
     );
     const variants: KernelVariants = {
       matmul: matmul ?? guess.matmul,
@@ -170,12 +170,18 @@ export async function autotuneKernels(device: GPUDevice, shapes: AutotuneShapes,
       attention: attention ?? guess.attention,
       source: 'tuned',
     };
-    memoryCache.set(key, variants);
+    rememberVariants(key, variants);
     await options.store?.save(key, variants).catch(() => undefined);
-    return { variants: apply(variants), timings, cached: false, key };
+    return { variants: apply(variants), timings, cached: false, key, skipped, spentMs: performance.now() - started };
   } finally {
     fixture.destroy();
   }
+}
+
+interface Measurements {
+  timings: AutotuneTiming[];
+  skipped: AutotuneResult['skipped'];
+  cost: { lastMs: number };
 }
 
 async function fastest<T>(
@@ -184,36 +190,41 @@ async function fastest<T>(
   candidates: readonly T[],
   record: (variant: T) => (recording: GpuRecording) => void,
   budgetMs: number,
-  timings: AutotuneTiming[],
+  { timings, skipped, cost }: Measurements,
 ): Promise<T | undefined> {
   const deadline = performance.now() + budgetMs;
   let best: { variant: T; ms: number } | undefined;
-  for (const variant of candidates) {
-    // The first candidate (the guess) is always measured; the others only while the op's share
-    // still fits a run as long as the best so far.
-    if (best && performance.now() + best.ms >= deadline) break;
+  for (const [index, variant] of candidates.entries()) {
+    // Only while the op's share still covers what the last candidate cost, compilation included:
+    // a shader compile cannot be interrupted once begun.
+    if (performance.now() + cost.lastMs >= deadline) {
+      for (const rest of candidates.slice(index)) skipped.push({ op, variant: describe(rest as ManyRowsMatmulVariant | string) });
+      break;
+    }
     const work = record(variant);
+    const began = performance.now();
     let ms: number;
     try {
       // Warm-up: compiles the pipeline, and reports a variant that does not run on this device.
-      const started = performance.now();
       await runRecorded(device, `autotune ${op}`, work);
       await device.queue.onSubmittedWorkDone();
-      ms = performance.now() - started;
+      ms = performance.now() - began;
     } catch {
+      cost.lastMs = performance.now() - began;
       continue;
     }
     // A timed run when it fits; otherwise the warm-up (compilation included) stands for it, which
     // only ever favours variants already measured.
     if (performance.now() + ms < deadline) {
-      const started = performance.now();
+      const timed = performance.now();
       const recording = beginRecording(device, `autotune ${op}`);
       work(recording);
       submitRecording(recording);
       await device.queue.onSubmittedWorkDone();
-      ms = Math.min(ms, performance.now() - started);
+      ms = Math.min(ms, performance.now() - timed);
     }
-    timings.push({ op, variant: describe(variant as ManyRowsMatmulVariant | string), ms });
+    cost.lastMs = performance.now() - began;
+    timings.push({ op, variant: describe(variant as ManyRowsMatmulVariant | string), ms, costMs: cost.lastMs });
     if (!best || ms < best.ms) best = { variant, ms };
   }
   return best?.variant;

@@ -15,7 +15,8 @@
 import { MurmurError } from '../core/errors.ts';
 import { decodeTensor, DTYPE_LAYOUT } from '../core/model/dtype.ts';
 import type { WhisperDims } from '../core/model/dims.ts';
-import type { AttentionKeyValues, AttentionOptions, AttentionResult, Conv1dOptions, Epilogue, WhisperBackend, WhisperOps } from '../core/model/ops.ts';
+import type { AttentionKeyValues, AttentionOptions, AttentionResult, Conv1dOptions, Epilogue, TokenSelection, TokenSelectionRequest, WhisperBackend, WhisperOps } from '../core/model/ops.ts';
+import { checkSelectionRequest } from '../core/decoding/select-tokens.ts';
 import { elementCount, weightSlots, type LayerNormWeights, type LinearWeights, type WeightTensor, type WhisperWeights } from '../core/model/weights.ts';
 import { recordAttention } from './attention.ts';
 import { BufferPool, type BufferPoolStats } from './buffer-pool.ts';
@@ -25,6 +26,7 @@ import { GpuKernelError, requestGpuDevice } from './device.ts';
 import { applyAdapterVariants } from './variants.ts';
 import { recordAddPositionalEmbedding, recordEmbed } from './embedding.ts';
 import { recordLayerNorm } from './layernorm.ts';
+import { logitsResultWords, parseLogitsResults, recordLogits } from './logits.ts';
 import { recordLinear, uploadLinearWeights, WEIGHT_K_ALIGNMENT, WEIGHT_N_ALIGNMENT, type GpuLinear, type GpuLinearWeights, type MatmulWeightDType } from './matmul.ts';
 import { isQuantizedDType, QUANT_BLOCK, QUANT_TILE_N, uploadQuantizedWeights } from './matmul-quant.ts';
 import { OpProfiler, type PassTimestamps, type ProfileRow, type ProfileTiming } from './profile.ts';
@@ -127,6 +129,8 @@ export interface WebGpuBackendStats {
   submissions: number;
   /** The activation pool: its high-water mark must stop growing after the first window. */
   pool: BufferPoolStats;
+  /** Bytes copied back to the host so far (read and selectTokens). */
+  bytesRead: number;
 }
 
 export interface WebGpuBackend extends WhisperBackend<GpuTensor, GpuWeight> {
@@ -197,6 +201,9 @@ class WebGpuBackendImpl implements WebGpuBackend {
   /** Error checks of submitted recordings, awaited (and reported) by the next read. */
   #checks: Promise<void>[] = [];
   #submissions = 0;
+  #bytesRead = 0;
+  /** The suppression bitset selectTokens was last given, and its copy on the GPU. */
+  #suppress: { words: Uint32Array; buffer: GPUBuffer } | undefined;
   #lost: { reason: string; message: string } | undefined;
   readonly #lostPromise: Promise<{ reason: string; message: string }>;
   #disposed = false;
@@ -222,7 +229,7 @@ class WebGpuBackendImpl implements WebGpuBackend {
   }
 
   stats(): WebGpuBackendStats {
-    return { submissions: this.#submissions, pool: this.#pool.stats() };
+    return { submissions: this.#submissions, pool: this.#pool.stats(), bytesRead: this.#bytesRead };
   }
 
   async profile(): Promise<ProfileRow[]> {
@@ -280,6 +287,8 @@ class WebGpuBackendImpl implements WebGpuBackend {
       for (const _ of ERROR_FILTERS) this.device.popErrorScope().catch(() => {});
     }
     this.#pool.destroy();
+    this.#suppress?.buffer.destroy();
+    this.#suppress = undefined;
     this.#profiler?.destroy();
     if (this.#ownsDevice) this.device.destroy();
   }
@@ -373,18 +382,25 @@ class WebGpuBackendImpl implements WebGpuBackend {
 
   async #read(x: GpuTensor): Promise<Float32Array> {
     const started = performance.now();
-    const count = x.rows * x.cols;
-    const bytes = count * 4;
-    const staging = this.#run('read', (_recording, active) => {
-      const buffer = this.device.createBuffer({ label: 'read', size: Math.max(bytes, 4), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-      if (bytes > 0) active.encoder.copyBufferToBuffer(x.buffer, 0, buffer, 0, bytes);
-      return buffer;
-    });
+    const bytes = x.rows * x.cols * 4;
+    const staging = this.#run('read', (_recording, active) => this.#stage(active, x.buffer, bytes));
+    return new Float32Array(await this.#readStaged('read', staging, bytes, started));
+  }
+
+  /** Records a copy of `bytes` of `source` into a new mappable buffer. */
+  #stage(active: ActiveRecording, source: GPUBuffer, bytes: number): GPUBuffer {
+    const buffer = this.device.createBuffer({ label: 'read', size: Math.max(bytes, 4), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    if (bytes > 0) active.encoder.copyBufferToBuffer(source, 0, buffer, 0, bytes);
+    return buffer;
+  }
+
+  /** Submits what is recorded, waits for the staged copy and returns its bytes (the wait is profiled as 'read'). */
+  async #readStaged(op: string, staging: GPUBuffer, bytes: number, started: number): Promise<ArrayBuffer> {
     this.#flush();
     try {
       await this.#checkSubmitted();
       const lost = this.#lostPromise.then((info) => {
-        throw new GpuDeviceLostError('read', info);
+        throw new GpuDeviceLostError(op, info);
       });
       try {
         await Promise.race([staging.mapAsync(GPUMapMode.READ), lost]);
@@ -392,15 +408,56 @@ class WebGpuBackendImpl implements WebGpuBackend {
         if (error instanceof MurmurError) throw error;
         // Mapping is aborted when the device goes away; the lost promise may settle just after.
         await Promise.race([lost, new Promise((resolve) => setTimeout(resolve, 100))]);
-        if (this.#lost) throw new GpuDeviceLostError('read', this.#lost);
-        throw new GpuKernelError('read', `mapping the result failed: ${String(error)}`, { cause: error });
+        if (this.#lost) throw new GpuDeviceLostError(op, this.#lost);
+        throw new GpuKernelError(op, `mapping the result failed: ${String(error)}`, { cause: error });
       }
-      const values = new Float32Array(staging.getMappedRange(0, bytes).slice(0));
+      const values = staging.getMappedRange(0, bytes).slice(0);
       staging.unmap();
+      this.#bytesRead += bytes;
       this.#profiler?.addCpuTime('read', performance.now() - started);
       return values;
     } finally {
       staging.destroy();
+    }
+  }
+
+  /** The GPU copy of a suppression bitset; uploaded again only when the bits change (once per window). */
+  #suppressBuffer(words: Uint32Array): GPUBuffer {
+    const cached = this.#suppress;
+    if (cached && cached.words.length === words.length && cached.words.every((word, i) => word === words[i])) return cached.buffer;
+    // Only submitted work can still use the old copy (selectTokens submits at once): destroy waits for it.
+    cached?.buffer.destroy();
+    const buffer = this.device.createBuffer({ label: 'suppressed tokens', size: Math.max(16, Math.ceil(words.byteLength / 16) * 16), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+    this.device.queue.writeBuffer(buffer, 0, words.buffer, words.byteOffset, words.byteLength);
+    this.#suppress = { words: words.slice(), buffer };
+    return buffer;
+  }
+
+  async #selectTokens(x: GpuTensor, request: TokenSelectionRequest): Promise<TokenSelection[]> {
+    const started = performance.now();
+    checkSelectionRequest(request, x.rows, x.cols);
+    const { topK, gather = [] } = request;
+    const words = x.rows * logitsResultWords(topK, gather.length);
+    const results = this.#tensor(words, 1);
+    try {
+      const staging = this.#run('selectTokens', (recording, active) => {
+        recordLogits(recording, {
+          logits: x.buffer,
+          rows: x.rows,
+          vocabulary: x.cols,
+          topK,
+          mask: request.suppress ? this.#suppressBuffer(request.suppress) : undefined,
+          ranges: request.suppressRanges,
+          timestampBegin: request.timestampBegin,
+          gather,
+          results: results.buffer,
+        });
+        return this.#stage(active, results.buffer, words * 4);
+      });
+      return parseLogitsResults(new Uint32Array(await this.#readStaged('selectTokens', staging, words * 4, started)), x.rows, topK, gather.length);
+    } finally {
+      // Later commands run after the copy in queue order, so the buffer may be reused at once.
+      this.#pool.release(results.detach());
     }
   }
 
@@ -634,6 +691,7 @@ class WebGpuBackendImpl implements WebGpuBackend {
       upload,
       zeros,
       read: (x) => this.#read(x),
+      selectTokens: (x, request) => this.#selectTokens(x, request),
       shape: (x) => [x.rows, x.cols],
       release: (x) => {
         if (x.released) throw new MurmurError('RELEASED', `a [${x.rows}, ${x.cols}] GPU tensor was released twice`);

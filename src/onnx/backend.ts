@@ -7,8 +7,10 @@
  *
  * Weights become f32 initializers (ggml quantized, f16 and bf16 weights are widened once, at
  * prepareWeights), so a graph's bytes carry the weights it uses, and onnxruntime keeps its own copy
- * per session: the encoder's weights once, the decoder's once per decoder-step shape (the first
- * step of a prompt and the one-token steps).
+ * per session. Sessions: the encoder, the cross-attention K/V, and one decoder step per batch size
+ * that serves every row count (the prompt and the one-token steps), so the decoder's weights are
+ * held once per batch size (with `staticShapes`, once per step shape instead). Graphs are lowered
+ * row-major or channels-first (`layout`); their inputs and outputs are row-major either way.
  */
 import type { InferenceSession, Tensor } from 'onnxruntime-web';
 import type { WhisperBackend } from '../core/model/ops.ts';
@@ -16,7 +18,7 @@ import { mapWeights, type WeightTensor } from '../core/model/weights.ts';
 import { decodeTensor } from '../core/model/dtype.ts';
 import { MurmurError } from '../core/errors.ts';
 import { DataType, encodeModel } from './onnx-schema.ts';
-import { createOnnxOps, type OnnxOps, type OnnxTensor, type OnnxWeight, type PlannedGraph } from './trace-ops.ts';
+import { createOnnxOps, type OnnxLayout, type OnnxOps, type OnnxTensor, type OnnxWeight, type PlannedGraph } from './trace-ops.ts';
 
 export type OrtModule = typeof import('onnxruntime-web');
 export type ExecutionProvider = InferenceSession.ExecutionProviderConfig;
@@ -39,6 +41,8 @@ export interface CompiledSession {
   readonly opTypes: readonly string[];
   /** Size of the ModelProto handed to every provider tried. */
   readonly bytes: number;
+  /** Bytes of model weights among its initializers (each session holds its own copy). */
+  readonly weightBytes: number;
   /** The provider that runs it. */
   readonly provider: string;
   /** Every provider tried, in order, the failed ones with their error. */
@@ -56,6 +60,17 @@ export interface OnnxBackendOptions {
   threads?: number;
   /** The onnxruntime-web module to use (default: imported on demand). */
   ort?: OrtModule;
+  /**
+   * How activations are held inside each graph (inputs and outputs are row-major either way):
+   * 'row-major' [rows, cols], or 'channels-first', the Neural Engine recipe, (B, C, 1, S) with S
+   * padded to 64 bytes and every linear a 1×1 Conv (default 'row-major').
+   */
+  layout?: OnnxLayout;
+  /**
+   * Every size static (default false): a decoder-step graph, with its own copy of the decoder's
+   * weights, per step shape, for providers that cannot take dynamic dimensions.
+   */
+  staticShapes?: boolean;
 }
 
 export interface OnnxBackend extends WhisperBackend<OnnxTensor, OnnxWeight> {
@@ -64,6 +79,7 @@ export interface OnnxBackend extends WhisperBackend<OnnxTensor, OnnxWeight> {
   readonly provider: string | undefined;
   /** Every session compiled so far, in order. */
   readonly sessions: readonly CompiledSession[];
+  readonly layout: OnnxLayout;
 }
 
 function providerLabel(provider: ExecutionProvider): string {
@@ -130,6 +146,7 @@ export async function createOnnxBackend(options: OnnxBackendOptions = {}): Promi
           nodes: model.graph.node.length,
           opTypes: [...new Set(model.graph.node.map((n) => n.opType))].sort(),
           bytes: bytes.byteLength,
+          weightBytes: planned.graph.weightBytes,
           provider: label,
           attempts,
           runs: 0,
@@ -156,7 +173,8 @@ export async function createOnnxBackend(options: OnnxBackendOptions = {}): Promi
     const session = await entry.session;
     const feeds: Record<string, Tensor> = {};
     for (const input of planned.graph.inputs) {
-      feeds[input.name] = new ort.Tensor(input.dataType === DataType.INT64 ? 'int64' : 'float32', input.data(), [...input.dims]);
+      const type = input.dataType === DataType.INT64 ? 'int64' : input.dataType === DataType.BOOL ? 'bool' : 'float32';
+      feeds[input.name] = new ort.Tensor(type, input.data() as never, [...input.shape]);
     }
     const results = await session.run(feeds);
     const info = infoByKey.get(planned.key);
@@ -174,10 +192,13 @@ export async function createOnnxBackend(options: OnnxBackendOptions = {}): Promi
     infoByKey.clear();
   }
 
-  const ops = createOnnxOps(execute);
+  const layout = options.layout ?? 'row-major';
+  if (layout !== 'row-major' && layout !== 'channels-first') throw new MurmurError('BACKEND', `the webnn backend lowers 'row-major' or 'channels-first' graphs, not ${JSON.stringify(layout)}`);
+  const ops = createOnnxOps(execute, { layout, staticShapes: options.staticShapes ?? false });
   return {
     name: 'webnn',
     ops,
+    layout,
     get provider() {
       return compiled[compiled.length - 1]?.provider;
     },

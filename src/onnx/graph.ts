@@ -5,6 +5,7 @@
  * the fed data and the weights' values) identifies it: equal keys can share one compiled session.
  */
 import { AttributeType, DataType, IR_VERSION, OPSET_VERSION } from './onnx-schema.ts';
+import { MurmurError } from '../core/errors.ts';
 import type { AttributeMessage, DataTypeCode, ModelMessage, NodeMessage, TensorMessage, ValueInfoMessage } from './onnx-schema.ts';
 
 export type Attribute = { int: number } | { ints: readonly number[] } | { float: number };
@@ -18,22 +19,28 @@ export interface InitializerSource {
   readonly owner: number;
 }
 
-export type FeedData = Float32Array | BigInt64Array;
+export type FeedData = Float32Array | BigInt64Array | Uint8Array;
+
+/** A dimension: a size, or the name of a size that varies from run to run (ONNX's dim_param). */
+export type Dim = number | string;
 
 /** A graph input with the data to feed it, or (for inputs whose data is produced by an earlier run) a function giving it at run time. */
 export interface GraphInput {
   readonly name: string;
   readonly dataType: DataTypeCode;
-  readonly dims: readonly number[];
+  readonly dims: readonly Dim[];
+  /** The shape of the data fed in this run (dims with every named size resolved). */
+  readonly shape: readonly number[];
   readonly data: () => FeedData;
 }
 
-function bytesOf(data: Float32Array | BigInt64Array): Uint8Array {
+function bytesOf(data: Float32Array | BigInt64Array | Uint8Array): Uint8Array {
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
-function valueInfo(name: string, elemType: DataTypeCode, dims?: readonly number[]): ValueInfoMessage {
-  return { name, type: { tensorType: { elemType, ...(dims ? { shape: { dim: dims.map((d) => ({ dimValue: d })) } } : {}) } } };
+function valueInfo(name: string, elemType: DataTypeCode, dims?: readonly Dim[]): ValueInfoMessage {
+  const dim = dims?.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d }));
+  return { name, type: { tensorType: { elemType, ...(dim ? { shape: { dim } } : {}) } } };
 }
 
 function attributeMessage(name: string, value: Attribute): AttributeMessage {
@@ -47,26 +54,45 @@ export class GraphBuilder {
   readonly inputs: GraphInput[] = [];
   private readonly outputs: ValueInfoMessage[] = [];
   private readonly constants = new Map<string, TensorMessage>();
-  private readonly weights = new Map<string, InitializerSource>();
+  private readonly weights = new Map<string, { source: InitializerSource; dims: readonly number[] }>();
   private nextValue = 0;
 
   /** A graph input named in order of appearance; `data` is called when the graph runs. */
-  input(dataType: DataTypeCode, dims: readonly number[], data: () => FeedData): string {
+  input(dataType: DataTypeCode, dims: readonly Dim[], data: () => FeedData, shape?: readonly number[]): string {
     const name = `input${this.inputs.length}`;
-    this.inputs.push({ name, dataType, dims: [...dims], data });
+    const resolved = shape ?? dims.map((d) => (typeof d === 'number' ? d : Number.NaN));
+    if (resolved.length !== dims.length || resolved.some((d) => !Number.isInteger(d))) throw new MurmurError('BACKEND', `graph input ${name} [${dims}] needs the shape it is fed with`);
+    this.inputs.push({ name, dataType, dims: [...dims], shape: [...resolved], data });
     return name;
   }
 
   /** An int64 graph input fed with these values (token ids, offsets, lengths: what changes every step). */
-  int64Input(values: readonly number[], dims: readonly number[] = [values.length]): string {
+  int64Input(values: readonly number[], dims: readonly Dim[] = [values.length]): string {
     const data = BigInt64Array.from(values, (v) => BigInt(v));
-    return this.input(DataType.INT64, dims, () => data);
+    // One named size at most, resolved from the number of values.
+    const known = dims.reduce<number>((n, d) => n * (typeof d === 'number' ? d : 1), 1);
+    return this.input(DataType.INT64, dims, () => data, dims.map((d) => (typeof d === 'number' ? d : values.length / known)));
   }
 
-  /** A weight as an initializer (added once however often it is used). */
-  weight(source: InitializerSource): string {
-    this.weights.set(source.name, source);
+  /**
+   * A weight as an initializer (added once however often it is used). `dims` views the same
+   * values in another shape (a linear's [out, in] as the 1×1 convolution's [out, in, 1, 1]); a
+   * graph uses each weight in one shape only, so its bytes are in the graph once.
+   */
+  weight(source: InitializerSource, dims: readonly number[] = source.dims): string {
+    const count = dims.reduce((n, d) => n * d, 1);
+    if (count !== source.data.length) throw new MurmurError('BACKEND', `weight ${source.name}: ${source.data.length} values cannot be viewed as [${dims}]`);
+    const known = this.weights.get(source.name);
+    if (known && known.dims.join() !== dims.join()) throw new MurmurError('BACKEND', `weight ${source.name} is used as [${known.dims}] and as [${dims}] in one graph`);
+    this.weights.set(source.name, { source, dims: [...dims] });
     return source.name;
+  }
+
+  /** Bytes of the weights the graph carries as initializers (constants excluded). */
+  get weightBytes(): number {
+    let bytes = 0;
+    for (const { source } of this.weights.values()) bytes += source.data.byteLength;
+    return bytes;
   }
 
   /** A small constant, shared by every use of the same values. */
@@ -106,7 +132,7 @@ export class GraphBuilder {
   }
 
   /** Declares a node output as a graph output (f32; dims omitted where they vary from run to run). */
-  output(value: string, dims?: readonly number[]): void {
+  output(value: string, dims?: readonly Dim[]): void {
     this.outputs.push(valueInfo(value, DataType.FLOAT, dims));
   }
 
@@ -124,14 +150,14 @@ export class GraphBuilder {
       inputs: this.inputs.map((i) => [i.name, i.dataType, i.dims]),
       outputs: this.outputs.map((o) => [o.name, o.type.tensorType.shape?.dim]),
       constants: [...this.constants.entries()].map(([id, t]) => [t.name, id]),
-      weights: [...this.weights.values()].map((w) => [w.name, w.owner]),
+      weights: [...this.weights.values()].map(({ source, dims }) => [source.name, source.owner, dims]),
     });
   }
 
   /** The ModelProto as plain objects (weights' bytes are views, not copies). */
   model(name: string): ModelMessage {
     const initializer: TensorMessage[] = [
-      ...[...this.weights.values()].map((w) => ({ name: w.name, dims: [...w.dims], dataType: DataType.FLOAT, rawData: bytesOf(w.data) })),
+      ...[...this.weights.values()].map(({ source, dims }) => ({ name: source.name, dims: [...dims], dataType: DataType.FLOAT, rawData: bytesOf(source.data) })),
       ...this.constants.values(),
     ];
     return {

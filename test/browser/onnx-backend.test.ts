@@ -30,7 +30,7 @@ describe("the webnn backend in headless Chromium, English 'mini'", () => {
     assert.ok(report.encoderError < 1e-3, `encoder output off by ${report.encoderError}`);
     report.stepErrors.forEach((error, step) => assert.ok(error < 1e-3, `step ${step}: logits off by ${error}`));
     assert.deepEqual(report.gpuTokens, report.referenceTokens);
-    assert.equal(sessions.length, 3, 'the encoder, the prompt step and the one-token step');
+    assert.equal(sessions.length, 3, 'the encoder, the cross-attention K/V, and one decoder step for the prompt and every token');
     for (const compiled of sessions) {
       assert.equal(compiled.attempts[0]!.provider, 'webnn:npu', 'WebNN is asked first');
       assert.equal(compiled.attempts[compiled.attempts.length - 1]!.provider, compiled.provider);

@@ -28,7 +28,7 @@ describe('the WebGPU backend over several transcriptions in headless Chromium', 
     const kernelOps = Object.keys(calls).filter((op) => !(HOST_OPS as readonly string[]).includes(op));
     assert.deepEqual(
       kernelOps.sort(),
-      ['addPositionalEmbedding', 'attention', 'conv1d', 'embed', 'layerNorm', 'linear', 'upload', 'writeCache', 'zeros'],
+      ['addPositionalEmbedding', 'attention', 'conv1d', 'embed', 'layerNorm', 'linear', 'selectTokens', 'upload', 'writeCache', 'zeros'],
       'the ops a transcription calls',
     );
     for (const op of kernelOps) {

@@ -48,7 +48,8 @@ describe('the WebGPU backend over several transcriptions in Node', () => {
       const highWater: number[] = [];
       let first: unknown;
       for (let run = 0; run < 3; run++) {
-        const before = { submissions: webgpu.stats().submissions, steps: calls.get('embed') ?? 0, reads: calls.get('read') ?? 0 };
+        const reads = () => (calls.get('read') ?? 0) + (calls.get('selectTokens') ?? 0);
+        const before = { submissions: webgpu.stats().submissions, steps: calls.get('embed') ?? 0, reads: reads(), logitReads: calls.get('read') ?? 0, bytes: webgpu.stats().bytesRead };
         const start = performance.now();
         const transcript = await transcriber.transcribe(audio, { maxTokens: 6 });
         const stats = webgpu.stats();
@@ -56,7 +57,14 @@ describe('the WebGPU backend over several transcriptions in Node', () => {
         t.diagnostic(`transcription ${run + 1}: ${(performance.now() - start).toFixed(0)} ms, ${steps} decoder steps, ${stats.submissions - before.submissions} submissions, pool ${stats.pool.highWaterBytes} bytes in ${stats.pool.created} buffers`);
         assert.ok(steps >= 2, 'the decode ran several steps');
         assert.equal(stats.submissions - before.submissions, steps, 'one submission per decoder step');
-        assert.equal((calls.get('read') ?? 0) - before.reads, steps, 'one read per decoder step');
+        assert.equal(reads() - before.reads, steps, 'one readback (logits or token selection) per decoder step');
+        // Temperature 0 selects on the GPU; the fallback's sampling (temperature > 0) reads the logits.
+        const logitReads = (calls.get('read') ?? 0) - before.logitReads;
+        const selections = steps - logitReads;
+        const selectionBytes = stats.bytesRead - before.bytes - logitReads * model.dims.nVocab * 4;
+        t.diagnostic(`${selections} steps selected tokens on the GPU (${(selectionBytes / selections).toFixed(1)} bytes read back each), ${logitReads} read the logits to sample`);
+        assert.ok(selections >= 2);
+        assert.ok(selectionBytes < selections * 64, `${selectionBytes} bytes read back by ${selections} token selections`);
         assert.equal(stats.pool.inUseBytes, 0, 'every activation went back to the pool');
         highWater.push(stats.pool.highWaterBytes);
         if (run === 0) first = transcript;
@@ -71,8 +79,9 @@ describe('the WebGPU backend over several transcriptions in Node', () => {
       const kernelOps = [...calls.keys()].filter((op) => !(HOST_OPS as readonly string[]).includes(op));
       assert.deepEqual(
         kernelOps.sort(),
-        // The decoding stack asks for every prompt position's logits, so no gatherRows here.
-        ['addPositionalEmbedding', 'attention', 'conv1d', 'embed', 'layerNorm', 'linear', 'upload', 'writeCache', 'zeros'],
+        // The decoding stack asks for every prompt position's logits, so no gatherRows here; each step
+        // ends in selectTokens, so nothing reads the logits back.
+        ['addPositionalEmbedding', 'attention', 'conv1d', 'embed', 'layerNorm', 'linear', 'selectTokens', 'upload', 'writeCache', 'zeros'],
         'the ops a transcription calls',
       );
       for (const op of kernelOps) {
@@ -82,7 +91,7 @@ describe('the WebGPU backend over several transcriptions in Node', () => {
         assert.equal(row.calls, calls.get(op), `${op} calls`);
         assert.ok(row.passes >= row.calls, `${op}: ${row.passes} kernel passes for ${row.calls} calls`);
       }
-      assert.equal(byOp.get('read')?.calls, calls.get('read'));
+      assert.equal(byOp.get('read')?.calls ?? 0, calls.get('read') ?? 0);
       assert.ok(rows.reduce((sum, row) => sum + row.totalMs, 0) > 0);
       const shares = rows.reduce((sum, row) => sum + row.share, 0);
       assert.ok(Math.abs(shares - 1) < 1e-9, `the kernel shares add up to ${shares}`);

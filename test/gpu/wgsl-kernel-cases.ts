@@ -11,7 +11,11 @@ import { convOutputFrames, runConv1d } from '../../src/kernels-wgsl/conv.ts';
 import { runAddPositionalEmbedding, runEmbed } from '../../src/kernels-wgsl/embedding.ts';
 import { runLayerNorm, type LayerNormVariant } from '../../src/kernels-wgsl/layernorm.ts';
 import type { AttentionVariant, ConvVariant } from '../../src/kernels-wgsl/variants.ts';
-import { LOGITS_NO_TOKEN, packSuppressionMask, runLogits, type LogitsRow } from '../../src/kernels-wgsl/logits.ts';
+import { packSuppressionMask, runLogits } from '../../src/kernels-wgsl/logits.ts';
+import type { TokenSelection } from '../../src/core/model/ops.ts';
+
+/** What the logits tests compare: ids exactly, log-probs and the normaliser within a tolerance. */
+export type LogitsRow = Pick<TokenSelection, 'ids' | 'logProbs' | 'logSumExp'>;
 import { testValues } from './smoke-reference.ts';
 
 const { ops } = createReferenceBackend();
@@ -337,8 +341,10 @@ export function referenceLogits(c: LogitsCase): LogitsRow[] {
     for (let i = 0; i < row.length; i++) if (!suppressed[i]) sum += Math.exp(row[i]! - max);
     const logSumExp = max + Math.log(sum);
     const ids = rankedIds(row, suppressed).slice(0, c.topK);
-    while (ids.length < c.topK) ids.push(LOGITS_NO_TOKEN);
-    return { ids, logProbs: ids.map((id) => (id === LOGITS_NO_TOKEN ? -Infinity : row[id]! - logSumExp)), logSumExp };
+    const possible = ids.length;
+    // Fewer possible tokens than k: the lowest suppressed ids follow, at -Infinity.
+    for (let id = 0; ids.length < c.topK; id++) if (suppressed[id]) ids.push(id);
+    return { ids, logProbs: ids.map((id, j) => (j >= possible ? -Infinity : row[id]! - logSumExp)), logSumExp };
   });
 }
 

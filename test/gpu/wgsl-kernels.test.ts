@@ -5,7 +5,7 @@ import { readFloat32 } from '../../src/kernels-wgsl/device.ts';
 import { runAttention } from '../../src/kernels-wgsl/attention.ts';
 import { recordAddPositionalEmbedding, runEmbed } from '../../src/kernels-wgsl/embedding.ts';
 import { recordLayerNorm } from '../../src/kernels-wgsl/layernorm.ts';
-import { LOGITS_NO_TOKEN, packSuppressionMask, runLogits } from '../../src/kernels-wgsl/logits.ts';
+import { packSuppressionMask, runLogits } from '../../src/kernels-wgsl/logits.ts';
 import { createStorage, destroyAll, runRecorded, uploadStorage } from '../../src/kernels-wgsl/wgsl-common.ts';
 import { acquireNodeGpu, deviceOrSkip, type NodeGpu } from './node-gpu.ts';
 import { testValues } from './smoke-reference.ts';
@@ -121,7 +121,7 @@ describe('WGSL kernels on WebGPU in Node (Dawn) against the reference backend', 
       });
     }
 
-    test('a row with fewer unsuppressed tokens than k reports no token and -Infinity for the rest', async (t) => {
+    test('a row with fewer unsuppressed tokens than k reports the lowest suppressed ids at -Infinity for the rest', async (t) => {
       const context = deviceOrSkip(gpu, t);
       if (!context) return;
       const vocabulary = 40;
@@ -131,10 +131,11 @@ describe('WGSL kernels on WebGPU in Node (Dawn) against the reference backend', 
       // Each row's mask starts at a word boundary: row 0 keeps token 17 only, row 1 keeps none.
       const maskRows = new Uint32Array([...packSuppressionMask(suppressed), ...packSuppressionMask(new Uint8Array(vocabulary).fill(1))]);
       const rows = await runLogits(context.device, { logits, rows: 2, topK: 2, mask: maskRows, maskPerRow: true });
-      assert.deepEqual(rows[0]!.ids, [17, LOGITS_NO_TOKEN]);
+      assert.deepEqual(rows[0]!.ids, [17, 0]);
       assert.equal(rows[0]!.logProbs[0], 0, 'the only candidate has probability 1');
       assert.equal(rows[0]!.logProbs[1], -Infinity);
-      assert.deepEqual(rows[1]!.ids, [LOGITS_NO_TOKEN, LOGITS_NO_TOKEN]);
+      assert.deepEqual(rows[1]!.ids, [0, 1]);
+      assert.deepEqual(rows[1]!.logProbs, [-Infinity, -Infinity]);
       assert.equal(rows[1]!.logSumExp, -Infinity);
     });
   });

@@ -11,7 +11,7 @@ import { createReferenceBackend } from '../../src/core/reference/backend.ts';
 import { createDecoderState, createLogitsSource, decodeStep, encode, releaseDecoderState, reorderDecoderState, type MelInput, type ModelParameters } from '../../src/core/model/whisper.ts';
 import type { WhisperOps } from '../../src/core/model/ops.ts';
 import type { WhisperDims } from '../../src/core/model/dims.ts';
-import type { WeightTensor } from '../../src/core/model/weights.ts';
+import type { WeightTensor, WhisperWeights } from '../../src/core/model/weights.ts';
 import { MurmurError } from '../../src/core/errors.ts';
 import { loadModel } from '../../src/core/formats/load-model.ts';
 import { createTranscriber } from '../../src/core/transcriber.ts';
@@ -95,26 +95,61 @@ async function withBackend<R>(run: (backend: OnnxBackend) => Promise<R>, options
   }
 }
 
+/** Every tensor of a weight tree by its path. */
+function flattenWeights(tree: WhisperWeights<WeightTensor>): Record<string, WeightTensor> {
+  const out: Record<string, WeightTensor> = {};
+  const visit = (node: unknown, path: string) => {
+    if (node && typeof node === 'object' && 'bytes' in node && 'shape' in node) out[path] = node as WeightTensor;
+    else if (node && typeof node === 'object') for (const [key, child] of Object.entries(node)) visit(child, `${path}.${key}`);
+  };
+  visit(tree, '');
+  return out;
+}
+
 const miniDims = presetDims('mini');
 const miniMel = randomMel(miniDims, 5);
 const miniWeights = syntheticWeights(miniDims, 3, 'f32');
 const prompt = [50257, 50362];
 
-test("mini model: logits within 1e-3 of the reference at every step of a 64-token greedy decode, same tokens, three sessions", async (t) => {
-  const expected = await greedy(reference.ops, { dims: miniDims, weights: miniWeights }, miniMel, prompt, 64);
-  await withBackend(async (backend) => {
-    const weights = await backend.prepareWeights(miniDims, miniWeights);
-    const actual = await greedy(backend.ops, { dims: miniDims, weights }, miniMel, prompt, 64);
-    const worst = assertParity(actual, expected);
-    // The encoder, the prompt step (with the cross-attention K/V), and every one-token step after it.
-    assert.deepEqual(backend.sessions.map((s) => s.runs), [1, 1, 63]);
-    assert.equal(backend.sessions[0]!.ops[0], 'conv1d');
-    assert.ok(backend.sessions[1]!.ops.includes('embed') && backend.sessions[2]!.ops.includes('writeCache'));
-    assert.equal(backend.ops.liveHandles, 0, 'every handle was released');
-    t.diagnostic(`worst logit difference ${worst.toExponential(2)} over 64 steps; ${actual.ms.toFixed(0)} ms (reference ${expected.ms.toFixed(0)} ms); ` +
-      backend.sessions.map((s) => `${s.nodes} nodes, ${s.runs} runs on ${s.provider}`).join(' | '));
-    backend.releaseWeights(weights);
+for (const layout of ['row-major', 'channels-first'] as const) {
+  test(`mini model, ${layout} graphs: logits within 1e-3 of the reference at every step of a 64-token greedy decode, same tokens, three sessions`, async (t) => {
+    const expected = await greedy(reference.ops, { dims: miniDims, weights: miniWeights }, miniMel, prompt, 64);
+    await withBackend(async (backend) => {
+      assert.equal(backend.layout, layout);
+      const weights = await backend.prepareWeights(miniDims, miniWeights);
+      const actual = await greedy(backend.ops, { dims: miniDims, weights }, miniMel, prompt, 64);
+      const worst = assertParity(actual, expected);
+      // The encoder, the cross-attention K/V, and one decoder-step graph for the prompt and every one-token step.
+      assert.deepEqual(backend.sessions.map((s) => s.runs), [1, 1, 64]);
+      assert.equal(backend.sessions[0]!.ops[0], 'conv1d');
+      assert.ok(backend.sessions[2]!.ops.includes('embed') && backend.sessions[2]!.ops.includes('writeCache'));
+      assert.equal(backend.ops.liveHandles, 0, 'every handle was released');
+      if (layout === 'channels-first') assert.ok(backend.sessions.every((s) => s.opTypes.includes('Conv') && !s.opTypes.includes('Gemm')), 'every linear is a Conv');
+      t.diagnostic(`${layout}: worst logit difference ${worst.toExponential(2)} over 64 steps; ${actual.ms.toFixed(0)} ms (reference ${expected.ms.toFixed(0)} ms); ` +
+        backend.sessions.map((s) => `${s.nodes} nodes, ${s.runs} runs on ${s.provider}`).join(' | '));
+      backend.releaseWeights(weights);
+    }, { layout });
   });
+}
+
+test('the decoder weights are held once: one decoder session serves the prompt and the one-token steps', async (t) => {
+  const totalWeightBytes = Object.values(flattenWeights(miniWeights)).reduce((n, w) => n + w.bytes.byteLength, 0);
+  const measure = (staticShapes: boolean) =>
+    withBackend(async (backend) => {
+      const weights = await backend.prepareWeights(miniDims, miniWeights);
+      await greedy(backend.ops, { dims: miniDims, weights }, miniMel, prompt, 3);
+      backend.releaseWeights(weights);
+      return { sessions: backend.sessions.length, bytes: backend.sessions.reduce((n, s) => n + s.weightBytes, 0), each: backend.sessions.map((s) => s.weightBytes) };
+    }, { staticShapes });
+  const before = await measure(true);
+  const after = await measure(false);
+  const MiB = (n: number) => `${(n / 2 ** 20).toFixed(2)} MiB`;
+  t.diagnostic(`static shapes: ${before.sessions} sessions, ${MiB(before.bytes)} of initializers (${before.each.map(MiB).join(' + ')}); ` +
+    `dynamic rows: ${after.sessions} sessions, ${MiB(after.bytes)} (${after.each.map(MiB).join(' + ')}); the model's weights: ${MiB(totalWeightBytes)}`);
+  assert.equal(before.sessions, 3, 'the encoder, the prompt step with the cross-attention K/V, the one-token step');
+  assert.equal(after.sessions, 3, 'the encoder, the cross-attention K/V, every decoder step');
+  assert.equal(after.bytes, totalWeightBytes, 'every weight is in exactly one session');
+  assert.ok(before.bytes > after.bytes + 0.9 * (after.each[2] ?? 0), 'static shapes held the decoder-step weights twice');
 });
 
 test('WebNN is tried first and fails in Node with its reason recorded; wasm runs the same ModelProto bytes', async () => {
@@ -166,8 +201,8 @@ test('WebNN is tried first and fails in Node with its reason recorded; wasm runs
 /** Small and awkward: 3 heads of 5, odd audio length, a context of 10, rows not multiples of 8. */
 const smallDims: WhisperDims = { nMels: 4, nAudioCtx: 7, nAudioState: 15, nAudioHead: 3, nAudioLayer: 2, nTextCtx: 10, nTextState: 15, nTextHead: 3, nTextLayer: 2, nVocab: 40 };
 
-test('chunked prompts, all logits, cross-attention weights, beams and reorders match the reference', async () => {
-  for (const dtype of ['f32', 'bf16'] as const) {
+test('chunked prompts, all logits, cross-attention weights, beams and reorders match the reference, in both layouts', async () => {
+  for (const [dtype, layout] of [['f32', 'row-major'], ['bf16', 'row-major'], ['f32', 'channels-first']] as const) {
     const weights = syntheticWeights(smallDims, 7, dtype);
     const refModel: ModelParameters<WeightTensor> = { dims: smallDims, weights };
     const mel = randomMel(smallDims, 2);
@@ -186,10 +221,10 @@ test('chunked prompts, all logits, cross-attention weights, beams and reorders m
         const got = decodeStep(ops, model, state, tokens, options);
         const want = decodeStep(reference.ops, refModel, refState, tokens, options);
         assert.deepEqual(ops.shape(got.logits), reference.ops.shape(want.logits));
-        assert.ok(maxDifference(await ops.read(got.logits), await reference.ops.read(want.logits)) < 1e-4, `${dtype} step ${index} logits`);
+        assert.ok(maxDifference(await ops.read(got.logits), await reference.ops.read(want.logits)) < 1e-4, `${dtype} ${layout} step ${index} logits`);
         assert.equal(got.crossAttention?.length, smallDims.nTextLayer);
         for (const [layer, weightsOut] of got.crossAttention!.entries()) {
-          assert.ok(maxDifference(await ops.read(weightsOut), await reference.ops.read(want.crossAttention![layer]!)) < 1e-5, `${dtype} step ${index} layer ${layer} attention weights`);
+          assert.ok(maxDifference(await ops.read(weightsOut), await reference.ops.read(want.crossAttention![layer]!)) < 1e-5, `${dtype} ${layout} step ${index} layer ${layer} attention weights`);
           ops.release(weightsOut);
         }
         ops.release(got.logits);
@@ -202,7 +237,7 @@ test('chunked prompts, all logits, cross-attention weights, beams and reorders m
       ops.release(features);
       assert.equal(ops.liveHandles, 0);
       backend.releaseWeights(model.weights);
-    });
+    }, { layout });
   }
 });
 
@@ -252,4 +287,9 @@ test("createTranscriber({ backend: 'webnn' }) transcribes jfk.wav to the referen
   assert.ok(result.segments.flatMap((s) => s.tokens).length > 0);
   assert.deepEqual(comparableTranscript(result), comparableTranscript(expected));
   transcriber.dispose();
+  const channelsFirst = await createTranscriber({ model, backend: 'webnn', layout: 'channels-first' });
+  assert.deepEqual(comparableTranscript(await channelsFirst.transcribe(audio, { maxTokens: 24 })), comparableTranscript(expected), 'channels-first graphs, the same transcript');
+  channelsFirst.dispose();
+  await assert.rejects(() => createTranscriber({ model, layout: 'channels-first' }), (e: unknown) => e instanceof MurmurError && /layout applies to the "webnn" backend/.test(e.message));
+  await assert.rejects(() => createTranscriber({ model, backend: 'webnn', layout: 'blocked' }), (e: unknown) => e instanceof MurmurError && /"blocked"/.test(e.message));
 });

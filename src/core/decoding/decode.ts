@@ -3,14 +3,17 @@
  * DecoderSession: language detection, prompt and prefix, logit filters, greedy / best-of sampling
  * / beam search as stacked sequences, no-speech probability, and temperature fallback.
  */
-import type { BatchDecoder, DecoderSession } from './session.ts';
+import type { DecoderSession } from './session.ts';
+import type { TokenSelection, TokenSelectionRequest } from '../model/ops.ts';
+import { TOKEN_SELECTION_MAX_K } from '../model/ops.ts';
 import type { DecodingOptions, DecodingResult, DecodingSetupInput, FallbackOptions } from './options.ts';
 import type { WhisperTokenizer } from '../tokenizer/tokenizer.ts';
 import type { LogitFilter } from './filters.ts';
 import { resolveSuppressTokens, suppressBlank, suppressTokens, timestampRules } from './filters.ts';
 import { initialTokens } from './prompt.ts';
-import { beamSearch, rankCandidates, sampling, type SearchStrategy } from './search.ts';
-import { checkLogits, createRandom, logSumExp } from './math.ts';
+import { beamSearch, rankCandidates, sampling, type SearchStrategy, type SearchUpdate } from './search.ts';
+import { checkLogits, checkSelection, createRandom, logSumExp } from './math.ts';
+import { packTokenRanges } from './select-tokens.ts';
 import { compressionRatio } from './compression.ts';
 import { AbortError, MurmurError } from '../errors.ts';
 
@@ -71,9 +74,18 @@ export async function detectLanguage(session: DecoderSession, tokenizer: Whisper
   if (!tokenizer.isMultilingual) return { language: 'en', probabilities: { en: 1 } };
   const batch = session.begin(1);
   try {
-    const [logits] = checkedLogits(session, (await batch.step([[tokenizer.sot]])).logits, 1);
-    checkLogits(logits!, 'language detection');
-    const values = tokenizer.languages.map((code) => logits![tokenizer.languageToken(code)]!);
+    const ids = tokenizer.languages.map((code) => tokenizer.languageToken(code));
+    let values: number[];
+    if (batch.select) {
+      // Only the language tokens' logits come back, not the vocabulary's.
+      const [row] = await batch.select([[tokenizer.sot]], { topK: 1, gather: ids });
+      checkSelection(row!, 'language detection');
+      values = row!.gathered;
+    } else {
+      const [logits] = checkedLogits(session, (await batch.step([[tokenizer.sot]])).logits, 1);
+      checkLogits(logits!, 'language detection');
+      values = ids.map((id) => logits![id]!);
+    }
     const normalizer = logSumExp(values);
     const probabilities: Record<string, number> = {};
     let language = tokenizer.languages[0]!;
@@ -125,20 +137,32 @@ export async function decodeWindow(session: DecoderSession, setup: DecodingSetup
   const batch = session.begin(sequences);
   let noSpeechProb: number;
   try {
+    const requests = batch.select ? selectionRequests(filters, strategy, nVocab, sequences) : undefined;
+    // Each step either reads the logits back and filters them here, or has the backend apply the
+    // same rules and return a few words per sequence (sampling at temperature > 0 needs the logits).
+    const feed = async (tokens: number[][], gather?: number[]): Promise<StepRows> =>
+      requests ? { selections: await batch.select!(tokens, requests(gather)) } : { logits: checkedLogits(session, (await batch.step(tokens)).logits, sequences) };
     const everyone = (tokens: number[]) => Array.from({ length: sequences }, () => tokens.slice());
     // The prompt goes in as two steps so the logits at <|startoftranscript|> (no-speech probability)
     // come out without reading back every prompt position's logits.
     const throughSot = layout.tokens.slice(0, layout.sotIndex + 1);
     const afterSot = layout.tokens.slice(layout.sotIndex + 1);
     checkAborted(signal);
-    let logits = checkedLogits(session, (await batch.step(everyone(throughSot))).logits, sequences);
-    checkLogits(logits[0]!, 'at the start of transcript');
-    noSpeechProb = Math.exp(logits[0]![tokenizer.noSpeech]! - logSumExp(logits[0]!));
+    let rows = await feed(everyone(throughSot), [tokenizer.noSpeech]);
+    if ('selections' in rows) {
+      const first = rows.selections[0]!;
+      checkSelection(first, 'at the start of transcript');
+      noSpeechProb = Math.exp(first.gathered[0]! - first.rawLogSumExp);
+    } else {
+      const first = rows.logits[0]!;
+      checkLogits(first, 'at the start of transcript');
+      noSpeechProb = Math.exp(first[tokenizer.noSpeech]! - logSumExp(first));
+    }
     if (afterSot.length > 0) {
       checkAborted(signal);
-      logits = checkedLogits(session, (await batch.step(everyone(afterSot))).logits, sequences);
+      rows = await feed(everyone(afterSot));
     }
-    await search(batch, strategy, filters, logits, limit, session, signal);
+    await search(strategy, filters, rows, limit, { feed, reorder: (order) => batch.reorder(order) }, signal);
   } finally {
     batch.dispose();
   }
@@ -159,29 +183,61 @@ export async function decodeWindow(session: DecoderSession, setup: DecodingSetup
   };
 }
 
+/** One step's rows: the logits (filtered here), or the backend's token selection. */
+type StepRows = { logits: Float32Array[] } | { selections: TokenSelection[] };
+
+/**
+ * The selectTokens request for each step, when the strategy needs only a few best tokens and the
+ * filters can be expressed as one: fixed suppression packed once, the rest as ranges per
+ * sequence, the timestamp rule last (the op applies it after every suppression).
+ */
+function selectionRequests(filters: readonly LogitFilter[], strategy: SearchStrategy, nVocab: number, sequences: number): ((gather?: number[]) => TokenSelectionRequest) | undefined {
+  const topK = strategy.selectionSize;
+  if (topK === undefined || !strategy.updateSelected || topK > TOKEN_SELECTION_MAX_K || topK > nVocab) return undefined;
+  const rule = filters.findIndex((filter) => filter.timestampBegin !== undefined);
+  if (rule >= 0 && rule !== filters.length - 1) return undefined;
+  const timestampBegin = filters[rule]?.timestampBegin;
+  const fixed = filters.filter((filter) => filter.fixed);
+  const changing = filters.filter((filter) => !filter.fixed);
+  const suppress = fixed.length > 0 ? packTokenRanges(fixed.flatMap((filter) => filter.suppressed([])), nVocab) : undefined;
+  return (gather) => ({
+    topK,
+    ...(suppress ? { suppress } : {}),
+    suppressRanges: Array.from({ length: sequences }, (_, s) => changing.flatMap((filter) => filter.suppressed(strategy.sampled(s)))),
+    ...(timestampBegin !== undefined ? { timestampBegin } : {}),
+    ...(gather ? { gather } : {}),
+  });
+}
+
 /** Choose, feed, repeat: up to `limit` tokens per sequence, or until the strategy is done. */
 async function search(
-  batch: BatchDecoder,
   strategy: SearchStrategy,
   filters: readonly LogitFilter[],
-  first: Float32Array[],
+  first: StepRows,
   limit: number,
-  session: DecoderSession,
+  decoder: { feed(tokens: number[][]): Promise<StepRows>; reorder(order: number[]): void },
   signal: AbortSignal | undefined,
 ): Promise<void> {
-  let logits = first;
+  let rows = first;
   for (let i = 0; i < limit; i++) {
-    const filtered = logits.map((row, s) => {
-      checkLogits(row, `sequence ${s}, sampled token ${i}`);
-      const copy = row.slice();
-      for (const filter of filters) filter.apply(copy, strategy.sampled(s));
-      return copy;
-    });
-    const { next, order, completed } = strategy.update(filtered);
+    let update: SearchUpdate;
+    if ('selections' in rows) {
+      rows.selections.forEach((row, s) => checkSelection(row, `sequence ${s}, sampled token ${i}`));
+      update = strategy.updateSelected!(rows.selections);
+    } else {
+      const filtered = rows.logits.map((row, s) => {
+        checkLogits(row, `sequence ${s}, sampled token ${i}`);
+        const copy = row.slice();
+        for (const filter of filters) filter.apply(copy, strategy.sampled(s));
+        return copy;
+      });
+      update = strategy.update(filtered);
+    }
+    const { next, order, completed } = update;
     if (completed || i === limit - 1) return;
-    if (order) batch.reorder(order);
+    if (order) decoder.reorder(order);
     checkAborted(signal);
-    logits = checkedLogits(session, (await batch.step(next.map((token) => [token]))).logits, batch.sequences);
+    rows = await decoder.feed(next.map((token) => [token]));
   }
 }
 

@@ -78,3 +78,8 @@ export function sampleToken(logits: ArrayLike<number>, temperature: number, rand
   // Rounding left a sliver of probability unassigned: it belongs to the last possible token.
   return last;
 }
+
+/** Throws on a NaN logit reported by a backend's token selection (as checkLogits does on full logits). */
+export function checkSelection(selection: { nanToken: number }, what: string): void {
+  if (selection.nanToken >= 0) throw new MurmurError('NUMERIC', `the model produced a NaN logit for token ${selection.nanToken} (${what})`);
+}

@@ -3,7 +3,7 @@
  * of sequences decoded side by side. Greedy, sampling (best-of) and beam search all run as stacked
  * sequences in one BatchDecoder, so a beam reorder is a KV-cache permutation, not a recompute.
  */
-import type { WhisperOps } from '../model/ops.ts';
+import type { TokenSelection, TokenSelectionRequest, WhisperOps } from '../model/ops.ts';
 import type { ModelParameters } from '../model/whisper.ts';
 import { createDecoderState, decodeStep, releaseDecoderState, reorderDecoderState } from '../model/whisper.ts';
 import { MurmurError } from '../errors.ts';
@@ -27,6 +27,11 @@ export interface BatchDecoder {
   readonly sequences: number;
   /** Feed the same number (≥1) of new tokens to every sequence; logits for each sequence's last new position. */
   step(tokens: number[][], options?: StepOptions): Promise<StepOutput>;
+  /**
+   * Present when the backend selects tokens where the logits are (WhisperOps.selectTokens): like
+   * step, but returns each sequence's TokenSelection for its last new position instead of logits.
+   */
+  select?(tokens: number[][], request: TokenSelectionRequest): Promise<TokenSelection[]>;
   /** Beam search: sequence s continues old sequence order[s]. */
   reorder(order: number[]): void;
   dispose(): void;
@@ -80,6 +85,21 @@ export function createDecoderSession<T, W>(ops: WhisperOps<T, W>, model: ModelPa
           if (layers) output.crossAttention = layers;
           return output;
         },
+        ...(ops.selectTokens
+          ? {
+              async select(tokens: number[][], request: TokenSelectionRequest) {
+                const result = decodeStep(ops, model, live(), tokens, {});
+                let rows: TokenSelection[];
+                try {
+                  rows = await ops.selectTokens!(result.logits, request);
+                } finally {
+                  ops.release(result.logits);
+                }
+                if (rows.length !== sequences) throw new MurmurError('DECODER', `the backend selected tokens for ${rows.length} sequences, expected ${sequences}`);
+                return rows;
+              },
+            }
+          : {}),
         reorder(order) {
           for (const source of order) {
             if (!Number.isInteger(source) || source < 0 || source >= sequences) throw new MurmurError('DECODER', `reorder names sequence ${source}, the batch has ${sequences}`);

@@ -3,6 +3,7 @@
 import type { WhisperDims } from '../model/dims.ts';
 import { weightSlots } from '../model/weights.ts';
 import { selectVariants, type KernelVariants } from '../../kernels-wgsl/variants.ts';
+import { autotuneShapes, tunedVariantsFor } from '../../kernels-wgsl/autotune-cache.ts';
 import type { DeviceProfile } from './probe.ts';
 
 export type ExecutionBackend = 'webgpu' | 'webnn' | 'wasm' | 'reference';
@@ -51,8 +52,10 @@ export function planExecution(profile: DeviceProfile, model: PlannedModel, prefe
     "layout row-major: the WebGPU and WASM backends consume row-major weights today; 'blocked' and 'channels-first' packers and kernels exist (src/core/layout) and are chosen only through the layout override",
   );
   if (profile.webgpu.available) {
-    plan.kernelVariants = selectVariants(profile.webgpu);
-    reasons.push(`WebGPU kernel variants "${plan.kernelVariants.source}" picked from the adapter info`);
+    // Measured before on this adapter for this model's shapes (this session, or restored from the autotune cache)?
+    const tuned = tunedVariantsFor(profile.webgpu, autotuneShapes(model.dims));
+    plan.kernelVariants = tuned ?? selectVariants(profile.webgpu);
+    reasons.push(tuned ? 'WebGPU kernel variants "tuned": measured on this adapter for these shapes before (autotune cache)' : `WebGPU kernel variants "${plan.kernelVariants.source}" picked from the adapter info`);
   }
   applyPreferences(plan, preferences);
   return plan;

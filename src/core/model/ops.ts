@@ -73,6 +73,62 @@ export interface AttentionResult<T> {
   weights?: T;
 }
 
+/** Token ids from `from` up to but not including `to`. */
+export type TokenRange = readonly [from: number, to: number];
+
+/** The most best tokens per row selectTokens reports (beam search asks for beamSize + 1). */
+export const TOKEN_SELECTION_MAX_K = 8;
+
+/**
+ * What a decoder step needs from each row of logits, so that it reads back a few words per row
+ * instead of the vocabulary: Whisper's suppression rules applied where the logits are, the
+ * log-softmax normaliser, the best tokens with their log-probabilities, and a few raw logits.
+ */
+export interface TokenSelectionRequest {
+  /** Best tokens reported per row, 1..TOKEN_SELECTION_MAX_K (and at most the vocabulary). */
+  topK: number;
+  /**
+   * Tokens suppressed in every row: a bitset (bit id % 32 of word id >> 5 set: suppressed) of
+   * ceil(cols / 32) words. Backends may keep their copy between calls, so a caller builds a new
+   * array rather than changing one it passed before.
+   */
+  suppress?: Uint32Array;
+  /** Per row, further suppressed token ranges (the rules that depend on what a row has sampled). */
+  suppressRanges?: readonly (readonly TokenRange[])[];
+  /**
+   * Whisper's "timestamps win" rule, applied after every suppression: when log Σ exp over the
+   * timestamp tokens [timestampBegin, cols) exceeds the best text logit in [0, timestampBegin),
+   * the text tokens are suppressed as well.
+   */
+  timestampBegin?: number;
+  /** Token ids whose raw logits (before any suppression) are reported per row. */
+  gather?: readonly number[];
+}
+
+/** One row's answer to a TokenSelectionRequest. Suppressed tokens have log-probability -Infinity. */
+export interface TokenSelection {
+  /**
+   * The topK tokens by log-probability, best first, the lower id first among equals (so ids[0]
+   * is the argmax); when fewer than topK tokens are possible the rest are the lowest-numbered
+   * impossible ones, at -Infinity, as a full sort would have them.
+   */
+  ids: number[];
+  logProbs: number[];
+  /** log Σ exp(logit) over the tokens not suppressed: the log-softmax normaliser (-Infinity: none left). */
+  logSumExp: number;
+  /** log Σ exp(logit) over every token, nothing suppressed (no-speech probability). */
+  rawLogSumExp: number;
+  /** With timestampBegin: log Σ exp over the timestamp tokens left after suppression, and the best text logit, before the rule. */
+  timestampLogSumExp: number;
+  maxTextLogit: number;
+  /** The rule suppressed the text tokens. */
+  timestampsWin: boolean;
+  /** The raw logits of request.gather, in order. */
+  gathered: number[];
+  /** The lowest token id whose logit is NaN (a backend bug), or -1; when there is one, the other fields mean nothing. */
+  nanToken: number;
+}
+
 export interface WhisperOps<T, W> {
   /** Copy host values into a new activation [rows, cols]. */
   upload(values: Float32Array, rows: number, cols: number): T;
@@ -114,6 +170,12 @@ export interface WhisperOps<T, W> {
   reorderCache(cache: T, order: readonly number[], options: { capacity: number; length: number }): void;
   /** The listed rows of x, in order (the decoder keeps only each sequence's last row for logits). */
   gatherRows(x: T, rows: readonly number[]): T;
+  /**
+   * Optional: the end of a decoder step without reading the logits back. For each row of
+   * logits [rows, nVocab], the request's suppression and timestamp rule, then the summary
+   * decoding chooses tokens from (see TokenSelection). Does not consume `logits`.
+   */
+  selectTokens?(logits: T, request: TokenSelectionRequest): Promise<TokenSelection[]>;
 }
 
 /**

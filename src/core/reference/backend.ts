@@ -11,6 +11,7 @@ import type { LayerNormWeights, LinearWeights, WeightTensor } from '../model/wei
 import { RefTensor, shapeError } from './tensor.ts';
 import { asMatrix, readRows, readVector, rowLength } from './weight-rows.ts';
 import { gelu } from './math.ts';
+import { selectTokensOnHost } from '../decoding/select-tokens.ts';
 
 const LAYER_NORM_EPS = 1e-5;
 /** Weight rows decoded per block: about 64 KiB of f32, small enough to stay in cache. */
@@ -296,6 +297,7 @@ export const referenceOps: WhisperOps<RefTensor, WeightTensor> = {
   writeCache,
   reorderCache,
   gatherRows,
+  selectTokens: async (x, request) => selectTokensOnHost(x.data, x.rows, x.cols, request),
 };
 
 /** The reference backend: weights stay the loaded WeightTensors, read in their own dtype. */

@@ -1,6 +1,6 @@
 // Runs the non-default kernel variants (src/kernels-wgsl/variants.ts) on the page's WebGPU
 // device; the test rebuilds the same inputs in Node and compares with the reference backend.
-import { autotuneKernels } from '../../../src/kernels-wgsl/autotune.ts';
+import { autotuneKernels, indexedDbVariantStore } from '../../../src/kernels-wgsl/autotune.ts';
 import { requestGpuDevice, type GpuContext } from '../../../src/kernels-wgsl/device.ts';
 import type { MatmulVariant } from '../../../src/kernels-wgsl/matmul.ts';
 import { applyAdapterVariants, kernelVariants, type AttentionVariant, type ConvVariant, type LayerNormVariantName } from '../../../src/kernels-wgsl/variants.ts';
@@ -32,7 +32,12 @@ export const wgslVariantsPageApi = {
     const gpu = await device();
     const started = performance.now();
     const result = await autotuneKernels(gpu, { rows: 150, width: 64, heads: 2 }, { budgetMs });
-    return { ms: performance.now() - started, timings: result.timings, applied: { ...kernelVariants(gpu) }, variants: result.variants };
+    return { ms: performance.now() - started, timings: result.timings, skipped: result.skipped, applied: { ...kernelVariants(gpu) }, variants: result.variants };
+  },
+  /** Autotunes through the IndexedDB store (a page load is a start: the in-memory cache is empty). */
+  async autotuneStored(budgetMs: number, databaseName: string) {
+    const result = await autotuneKernels(await device(), { rows: 120, width: 64, heads: 2 }, { budgetMs, store: indexedDbVariantStore({ databaseName }) });
+    return { cached: result.cached, timings: result.timings, skipped: result.skipped, spentMs: result.spentMs, variants: result.variants };
   },
 };
 

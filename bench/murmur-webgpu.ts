@@ -2,7 +2,10 @@
 // GPU log-mel, encoder ms per 30 s window, decoder ms per token, real-time factor, and the
 // encoder's matmuls — each with the GPU-shaped default kernel variants and with the variants the
 // autotuner picks for this adapter ("tuned vs default"), and onnxruntime-web's WebGPU provider on
-// the same matmul shapes in the same session, so the ratio needs no other entry.
+// the same matmul shapes in the same session, so the ratio needs no other entry. The matmul lines
+// also time the 'blocked' weight layout (tile-major weights, the backend's `layout: 'blocked'`).
+// --quick: tiny.en only; a full run adds base (matmul lines, then the encoder and decoder within
+// their budgets).
 // On SwiftShader (no GPU) every run is slow, so each stage keeps to a time budget and says what
 // it skipped.
 import { KNOWN_DIMS } from '../src/core/model/dims.ts';
@@ -82,8 +85,10 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
             result.matmul!.push(timing);
             const ortMs = ort.get(label);
             const ratio = ortMs ? `, ${(ortMs / ms).toFixed(2)}× onnxruntime-web WebGPU (${ortMs.toFixed(0)} ms)` : '';
-            result.notes!.push(`${label}: ${ms.toFixed(0)} ms with upload and read-back (kernel ${kernelMs.toFixed(0)} ms), ${timing.gflops.toFixed(2)} GFLOP/s${ratio}`);
-            context.log(`  murmur-webgpu ${set} ${label}: ${ms.toFixed(0)} ms (kernel ${kernelMs.toFixed(0)} ms), ${timing.gflops.toFixed(2)} GFLOP/s${ratio}`);
+            const blocked = await api.timeMatmul(shape, context.quick ? 1 : 2, 'blocked');
+            const blockedNote = `; blocked layout ${blocked.ms.toFixed(0)} ms (kernel ${blocked.kernelMs.toFixed(0)} ms), ${matmulGflops(shape, blocked.ms).toFixed(2)} GFLOP/s`;
+            result.notes!.push(`${label}: ${ms.toFixed(0)} ms with upload and read-back (kernel ${kernelMs.toFixed(0)} ms), ${timing.gflops.toFixed(2)} GFLOP/s${ratio}${blockedNote}`);
+            context.log(`  murmur-webgpu ${set} ${label}: ${ms.toFixed(0)} ms (kernel ${kernelMs.toFixed(0)} ms), ${timing.gflops.toFixed(2)} GFLOP/s${ratio}${blockedNote}`);
           }
           const timings = await api.timeModel(route + ggmlFileName(model, 'f16'), MODEL_BUDGET_MS, context.quick ? 8 : 16);
           result.encoderMs = timings.encoderMs;

@@ -20,8 +20,10 @@ export type {
   TranscriberListenOptions,
   TranscriberListening,
 } from './client/transcriber.ts';
+export type { AttemptExecution } from './workers/engine-host.ts';
 export { createTranscriber as createLocalTranscriber } from './core/transcriber.ts';
 export type {
+  AppliedExecution,
   BackendName,
   LanguageDetection,
   Transcriber,

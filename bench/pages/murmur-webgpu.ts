@@ -9,6 +9,10 @@ import { autotuneKernels, type AutotuneShapes, type AutotuneTiming } from '../..
 import { createWebGpuBackend } from '../../src/kernels-wgsl/backend.ts';
 import { readFloat32, requestGpuDevice, type GpuContext } from '../../src/kernels-wgsl/device.ts';
 import { matmul, uploadLinearWeights } from '../../src/kernels-wgsl/matmul.ts';
+import { recordTiledWeightsMatmul, uploadTiledLinear } from '../../src/kernels-wgsl/matmul-tiled-weights.ts';
+import { packGpuTiles } from '../../src/core/layout/gpu-tiles.ts';
+import { runRecorded } from '../../src/kernels-wgsl/wgsl-common.ts';
+import type { WeightLayout } from '../../src/kernels-wgsl/backend.ts';
 import { runLogMelWindow } from '../../src/kernels-wgsl/mel.ts';
 import { DEFAULT_KERNEL_VARIANTS, kernelVariants, setKernelVariants, type KernelVariants } from '../../src/kernels-wgsl/variants.ts';
 import { seededValues } from '../peers/onnx-matmul.ts';
@@ -48,12 +52,15 @@ async function autotune(shapes: AutotuneShapes, budgetMs: number): Promise<{ var
 
 /**
  * One [m,k]·[k,n] product with the current variants: best of `repeats` after a warm-up,
- * including the upload of x and the read-back of y, as onnxruntime-web's timings do.
+ * including the upload of x and the read-back of y, as onnxruntime-web's timings do. With
+ * layout 'blocked' the weight is tile-major and the product runs on the tile-major kernel, as
+ * in a backend created with that layout.
  */
-async function timeMatmul(shape: [number, number, number], repeats: number): Promise<{ ms: number; kernelMs: number }> {
+async function timeMatmul(shape: [number, number, number], repeats: number, layout: WeightLayout = 'row-major'): Promise<{ ms: number; kernelMs: number }> {
   const { device } = await gpu();
   const [m, k, n] = shape;
-  const weights = uploadLinearWeights(device, seededValues(n * k, 1), n, k);
+  const values = seededValues(n * k, 1);
+  const weights = layout === 'blocked' ? uploadTiledLinear(device, packGpuTiles(values, n, k)) : uploadLinearWeights(device, values, n, k);
   const xValues = seededValues(m * k, 2);
   const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
   const x = device.createBuffer({ size: xValues.byteLength, usage });
@@ -63,7 +70,8 @@ async function timeMatmul(shape: [number, number, number], repeats: number): Pro
       const started = performance.now();
       device.queue.writeBuffer(x, 0, xValues.buffer as ArrayBuffer, xValues.byteOffset, xValues.byteLength);
       const kernelStart = performance.now();
-      await matmul(device, { x, m, weights, output });
+      if ('format' in weights) await runRecorded(device, 'tiledWeightsMatmul', (recording) => recordTiledWeightsMatmul(recording, { x, m, weights, output }));
+      else await matmul(device, { x, m, weights, output });
       await device.queue.onSubmittedWorkDone();
       const kernelMs = performance.now() - kernelStart;
       await readFloat32(device, output, m * n);

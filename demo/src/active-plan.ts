@@ -12,6 +12,8 @@ export interface BackendTried {
   backend: string;
   outcome: string;
   reason?: string;
+  /** What the engine built it with (layout, precision, threads, kernel variants), when it reports that. */
+  applied?: { layout: string; precision: string; threads?: number; kernelVariantsSource?: string; weightBytes?: number };
 }
 
 export interface ActivePlan {

@@ -33,9 +33,19 @@ export function planReport(plan: ExecutionPlan, attempts: BackendTried[]): Node[
     const { source, matmul, fewRows, attention } = plan.kernelVariants;
     rows.push(['WebGPU kernels', `${source}: matmul ${matmulName(matmul)}, decoder ${fewRows}, attention ${attention}`]);
   }
+  const used = attempts.find((attempt) => attempt.outcome === 'used')?.applied;
+  if (used) rows.push(['Built with', builtWith(used)]);
   if (attempts.length > 0) rows.push(['Backends tried', list(attempts.map((attempt) => `${attempt.backend}: ${attempt.outcome}${attempt.reason ? ` (${attempt.reason})` : ''}`), 'attempts')]);
   rows.push(['Reasons', list(plan.reasons, 'reasons')]);
   return [group('Execution plan', rows)];
+}
+
+function builtWith(applied: NonNullable<BackendTried['applied']>): string {
+  const parts = [`layout ${applied.layout}`, `precision ${applied.precision}`];
+  if (applied.threads !== undefined) parts.push(`${applied.threads} thread${applied.threads === 1 ? '' : 's'}`);
+  if (applied.kernelVariantsSource !== undefined) parts.push(`kernel variants: ${applied.kernelVariantsSource}`);
+  if (applied.weightBytes !== undefined) parts.push(`weights ${megabytes(applied.weightBytes)}`);
+  return parts.join(', ');
 }
 
 function list(items: string[], className: string): HTMLOListElement {

@@ -7,7 +7,11 @@
  */
 import type { WhisperModel } from './model/model.ts';
 import type { WhisperBackend } from './model/ops.ts';
-import type { ExecutionLayout } from './device/plan.ts';
+import type { ExecutionLayout, ExecutionPrecision } from './device/plan.ts';
+import { applyPrecision, matrixPrecision } from './device/weight-precision.ts';
+import { LAYOUTS_BY_BACKEND } from './device/layouts.ts';
+import type { KernelVariants } from '../kernels-wgsl/variants.ts';
+import type { VariantStore } from '../kernels-wgsl/autotune-cache.ts';
 import type { WhisperWeights } from './model/weights.ts';
 import type { Task } from './tokenizer/tokenizer.ts';
 import { isMultilingual } from './model/dims.ts';
@@ -41,8 +45,26 @@ export interface TranscriberOptions {
   gpu?: GPU;
   /** 'wasm' only: kernel threads, the calling thread included (default: every core). */
   threads?: number;
-  /** 'webnn' only: how activations are held inside its graphs, 'row-major' or 'channels-first' (default 'row-major'). */
+  /**
+   * How the backend lays out weights (default 'row-major', which every backend takes):
+   * 'blocked' (tile-major weights) for 'webgpu' and 'wasm', 'channels-first' (the graphs'
+   * activations) for 'webnn'. Any other combination is a BACKEND error naming both.
+   */
   layout?: ExecutionLayout;
+  /**
+   * Narrow the model's matrices to this precision once at load, before the backend prepares them
+   * (f32 → f16/q8/q4, f16 → q8/q4, with ggml's q8_0/q4_0 blocks), so the backend holds fewer
+   * bytes. Never widens: matrices stored below it stay as they are. Not for 'webnn', whose graphs
+   * hold f32 weights whatever the file had (narrowing would lose accuracy and save nothing).
+   */
+  precision?: ExecutionPrecision;
+  /** 'webgpu' only: run these kernel variants, pinned (no guess, no tuning). */
+  kernelVariants?: KernelVariants;
+  /**
+   * 'webgpu' only: tune the kernel variants for this model at load, restoring an earlier result
+   * from `store` when there is one (see createWebGpuBackend).
+   */
+  autotune?: { store?: VariantStore | null; budgetMs?: number };
   /** Download/read progress while loading the model. */
   onProgress?: LoadModelOptions['onProgress'];
   /** Cancels loading the model. */
@@ -108,8 +130,28 @@ export interface LanguageDetection {
   probabilities: Record<string, number>;
 }
 
+/** What the transcriber's backend was actually built with. */
+export interface AppliedExecution {
+  backend: string;
+  layout: ExecutionLayout;
+  /** The precision most of the matrices' bytes are held in once loaded. */
+  precision: ExecutionPrecision;
+  /** 'wasm': the kernel threads running. */
+  threads?: number;
+  /** 'webgpu': the kernel variants the device runs, and where they came from. */
+  kernelVariants?: KernelVariants;
+  kernelVariantsSource?: string;
+  /** Bytes of the weights handed to the backend (after any precision change). */
+  weightBytes: number;
+  /** Bytes the backend itself holds for them, where it reports it ('wasm': its WebAssembly memory). */
+  backendBytes?: number;
+  reasons: string[];
+}
+
 export interface Transcriber {
   readonly model: WhisperModel;
+  /** How the backend runs the model (layout, precision, threads, kernel variants), with reasons. */
+  readonly execution: AppliedExecution;
   /** `audio`: 16 kHz mono samples, any length. */
   transcribe(audio: Float32Array, options?: TranscribeOptions): Promise<TranscriptionResult>;
   /** The spoken language, from the first 30 s (English-only models: always 'en'). */
@@ -130,59 +172,143 @@ function checkAudio(audio: Float32Array): void {
   }
 }
 
+function backendError(problem: string): MurmurError {
+  return new MurmurError('BACKEND', problem);
+}
+
+/** Options that only some backends take, refused (with both names) elsewhere. */
+function checkBackendOptions(options: TranscriberOptions, backendName: BackendName): void {
+  const only = (what: string, value: unknown, backend: BackendName, verb = 'applies') => {
+    if (value !== undefined && backendName !== backend) throw backendError(`${what} ${verb} to the ${JSON.stringify(backend)} backend, not ${JSON.stringify(backendName)}`);
+  };
+  only('gpu', options.gpu, 'webgpu');
+  only('threads', options.threads, 'wasm', 'apply');
+  only('kernelVariants', options.kernelVariants, 'webgpu', 'apply');
+  only('autotune', options.autotune, 'webgpu');
+  const { layout, precision } = options;
+  if (layout !== undefined && !LAYOUTS_BY_BACKEND[backendName].includes(layout)) {
+    if (!['row-major', 'channels-first', 'blocked'].includes(layout)) throw backendError(`unknown layout ${JSON.stringify(layout)} (available: "row-major", "channels-first", "blocked")`);
+    const quoted = (names: readonly string[]) => names.map((name) => JSON.stringify(name)).join(' or ');
+    const takers = quoted((Object.keys(LAYOUTS_BY_BACKEND) as BackendName[]).filter((name) => LAYOUTS_BY_BACKEND[name].includes(layout)));
+    throw backendError(`layout applies to the ${takers} backend, not ${JSON.stringify(backendName)} (${JSON.stringify(backendName)} takes ${quoted(LAYOUTS_BY_BACKEND[backendName])}; ${JSON.stringify(layout)} is for ${takers})`);
+  }
+  if (precision !== undefined && !['f32', 'f16', 'q8', 'q4'].includes(precision)) throw backendError(`unknown precision ${JSON.stringify(precision)} (available: "f32", "f16", "q8", "q4")`);
+  if (precision !== undefined && precision !== 'f32' && backendName === 'webnn') {
+    throw backendError(`precision ${JSON.stringify(precision)} does not apply to the "webnn" backend: its graphs hold f32 weights whatever the file had`);
+  }
+}
+
 export async function createTranscriber(options: TranscriberOptions): Promise<Transcriber> {
   if (typeof options.backend === 'object') {
+    for (const key of ['gpu', 'threads', 'layout', 'kernelVariants', 'autotune'] as const) {
+      if (options[key] !== undefined) throw backendError(`${key} applies when the transcriber builds its backend, not to a backend instance (configure the instance instead)`);
+    }
     const model = isWhisperModel(options.model) ? options.model : await loadModel(options.model, { onProgress: options.onProgress, signal: options.signal });
-    return createTranscriberOn(options.backend, model, { ownsBackend: false });
+    return createTranscriberOn(options.backend, model, { ownsBackend: false, ...(options.precision ? { precision: options.precision } : {}) });
   }
   const backendName = options.backend ?? 'reference';
   if (backendName !== 'reference' && backendName !== 'wasm' && backendName !== 'webgpu' && backendName !== 'webnn') {
-    throw new MurmurError('BACKEND', `unknown backend ${JSON.stringify(backendName)} (available: "reference", "wasm", "webgpu", "webnn")`);
+    throw backendError(`unknown backend ${JSON.stringify(backendName)} (available: "reference", "wasm", "webgpu", "webnn")`);
   }
-  if (options.gpu !== undefined && backendName !== 'webgpu') throw new MurmurError('BACKEND', `gpu applies to the "webgpu" backend, not ${JSON.stringify(backendName)}`);
-  if (options.threads !== undefined && backendName !== 'wasm') throw new MurmurError('BACKEND', `threads apply to the "wasm" backend, not ${JSON.stringify(backendName)}`);
-  if (options.layout !== undefined && backendName !== 'webnn') throw new MurmurError('BACKEND', `layout applies to the "webnn" backend, not ${JSON.stringify(backendName)}`);
+  checkBackendOptions(options, backendName);
   const model = isWhisperModel(options.model)
     ? options.model
     : await loadModel(options.model, { onProgress: options.onProgress, signal: options.signal });
-  if (backendName === 'wasm') {
-    // Loaded on demand: the kernels module is only fetched by those who use it.
-    const { createWasmBackend } = await import('../kernels-wasm/backend.ts');
-    const backend = await createWasmBackend(options.threads === undefined ? {} : { threads: options.threads });
-    try {
-      return await createTranscriberOn(backend, model);
-    } catch (error) {
-      backend.dispose();
-      throw error;
-    }
+  const layout = options.layout ?? 'row-major';
+  const backend = await buildBackend(backendName, options, layout);
+  try {
+    return await createTranscriberOn(backend, model, { layout, ...(options.precision ? { precision: options.precision } : {}) });
+  } catch (error) {
+    backend.dispose();
+    throw error;
   }
-  if (backendName === 'webgpu') {
-    const { createWebGpuBackend } = await import('../kernels-wgsl/backend.ts');
-    const backend = await createWebGpuBackend(options.gpu ? { gpu: options.gpu } : {});
-    try {
-      return await createTranscriberOn(backend, model);
-    } catch (error) {
-      backend.dispose();
-      throw error;
-    }
-  }
-  if (backendName === 'webnn') {
-    const { createOnnxBackend } = await import('../onnx/backend.ts');
-    if (options.layout === 'blocked') throw new MurmurError('BACKEND', 'the "webnn" backend lowers "row-major" or "channels-first" graphs, not "blocked"');
-    const backend = await createOnnxBackend(options.layout === undefined ? {} : { layout: options.layout });
-    try {
-      return await createTranscriberOn(backend, model);
-    } catch (error) {
-      backend.dispose();
-      throw error;
-    }
-  }
-  return createTranscriberOn(createReferenceBackend(), model);
 }
 
-async function createTranscriberOn<T, W>(backend: WhisperBackend<T, W>, model: WhisperModel, { ownsBackend = true } = {}): Promise<Transcriber> {
+/** The named backend, loaded on demand: each backend's code is only fetched by those who use it. */
+async function buildBackend(name: BackendName, options: TranscriberOptions, layout: ExecutionLayout): Promise<WhisperBackend<any, any>> {
+  switch (name) {
+    case 'wasm': {
+      const { createWasmBackend } = await import('../kernels-wasm/backend.ts');
+      return createWasmBackend({ layout: layout as 'row-major' | 'blocked', ...(options.threads === undefined ? {} : { threads: options.threads }) });
+    }
+    case 'webgpu': {
+      const { createWebGpuBackend } = await import('../kernels-wgsl/backend.ts');
+      return createWebGpuBackend({
+        layout: layout as 'row-major' | 'blocked',
+        ...(options.gpu ? { gpu: options.gpu } : {}),
+        ...(options.kernelVariants ? { variants: options.kernelVariants } : {}),
+        ...(options.autotune ? { autotune: options.autotune } : {}),
+      });
+    }
+    case 'webnn': {
+      const { createOnnxBackend } = await import('../onnx/backend.ts');
+      return createOnnxBackend({ layout: layout as 'row-major' | 'channels-first' });
+    }
+    default:
+      return createReferenceBackend();
+  }
+}
+
+/** What a built backend reports of itself (each backend exposes a different part). */
+interface BackendFacts {
+  threads?: number;
+  layout?: string;
+  allocatedBytes?: number;
+  variants?: KernelVariants;
+  tuning?: { source: string; spentMs: number; measured: number };
+}
+
+function weightBytesOf(model: WhisperModel): number {
+  let total = 0;
+  const visit = (node: unknown): void => {
+    if (!node || typeof node !== 'object') return;
+    const bytes = (node as { bytes?: unknown }).bytes;
+    if (bytes instanceof Uint8Array) total += bytes.byteLength;
+    else for (const child of Object.values(node)) visit(child);
+  };
+  visit(model.weights);
+  return total;
+}
+
+/** The applied execution, read back from the backend after it prepared the weights. */
+function describeExecution(backend: WhisperBackend<any, any>, layout: ExecutionLayout, precision: { precision: ExecutionPrecision; reason: string } | undefined, model: WhisperModel, storedPrecision: ExecutionPrecision): AppliedExecution {
+  const facts = backend as unknown as BackendFacts;
+  const reasons: string[] = [];
+  const appliedLayout = (facts.layout as ExecutionLayout | undefined) ?? layout;
+  if (backend.name === 'wasm' && appliedLayout === 'blocked') {
+    reasons.push('layout blocked: f32/f16 matrices packed into Rockchip tiles (N/16, K/32, 16, 32) and run by the tiled kernel on every thread; quantized matrices keep the int8 panels (there is no tiled integer kernel)');
+  } else if (backend.name === 'webgpu' && appliedLayout === 'blocked') {
+    reasons.push('layout blocked: linear weights in GPU tiles (64 × 32) for the tile-major kernel; f16 is held as f32 tiles, q8_0 as q8_0 tiles, the other ggml types keep their row-major blocks');
+  } else {
+    reasons.push(`layout ${appliedLayout}`);
+  }
+  reasons.push(precision?.reason ?? `precision ${storedPrecision}: as stored`);
+  if (facts.tuning) reasons.push(`kernel variants "${facts.tuning.source}"${facts.tuning.source === 'tuned' ? ` (${facts.tuning.measured} micro-benchmark${facts.tuning.measured === 1 ? '' : 's'} in ${Math.round(facts.tuning.spentMs)} ms)` : ''}`);
+  return {
+    backend: backend.name,
+    layout: appliedLayout,
+    precision: precision?.precision ?? storedPrecision,
+    ...(backend.name === 'wasm' && facts.threads !== undefined ? { threads: facts.threads } : {}),
+    ...(facts.variants ? { kernelVariants: { ...facts.variants } } : {}),
+    ...(facts.tuning ? { kernelVariantsSource: facts.tuning.source } : {}),
+    weightBytes: weightBytesOf(model),
+    ...(backend.name === 'wasm' && facts.allocatedBytes !== undefined ? { backendBytes: facts.allocatedBytes } : {}),
+    reasons,
+  };
+}
+
+interface BuildOptions {
+  ownsBackend?: boolean;
+  layout?: ExecutionLayout;
+  precision?: ExecutionPrecision;
+}
+
+async function createTranscriberOn<T, W>(backend: WhisperBackend<T, W>, loaded: WhisperModel, { ownsBackend = true, layout = 'row-major', precision }: BuildOptions = {}): Promise<Transcriber> {
   const { ops } = backend;
+  const narrowed = precision === undefined ? undefined : applyPrecision(loaded, precision);
+  const model = narrowed?.model ?? loaded;
   let weights: WhisperWeights<W> | undefined = await backend.prepareWeights(model.dims, model.weights);
+  const execution = describeExecution(backend, layout, narrowed, model, matrixPrecision(model));
   const { tokenizer, dims } = model;
 
   const parameters = (): ModelParameters<W> => {
@@ -253,6 +379,7 @@ async function createTranscriberOn<T, W>(backend: WhisperBackend<T, W>, model: W
 
   return {
     model,
+    execution,
     transcribe,
     detectLanguage,
     dispose() {
@@ -262,3 +389,4 @@ async function createTranscriberOn<T, W>(backend: WhisperBackend<T, W>, model: W
     },
   };
 }
+

@@ -27,6 +27,7 @@ import { WasmHeap } from './heap.ts';
 import { compileKernel, createKernelMemory, instantiateKernel, type KernelVariant } from './instantiate.ts';
 import { writePanels, type MatmulEpilogue, type PackedWeights } from './matmul.ts';
 import { KERNEL_BUILDS } from './kernel-builds.ts';
+import { packRockchipB, ROCKCHIP_B_TILE_K, ROCKCHIP_B_TILE_N } from '../core/layout/rockchip-tiles.ts';
 
 export type { MatmulEpilogue } from './matmul.ts';
 
@@ -37,8 +38,11 @@ export interface WasmKernels {
   readonly heap: WasmHeap;
 }
 
-/** How packed weights are laid out, which decides the kernel that runs them. */
-export type PackedLayout = 'f32' | 'f16' | 'int8';
+/**
+ * How packed weights are laid out, which decides the kernel that runs them: panels of 8 columns
+ * (f32, f16, int8) or Rockchip's B tiles (N/16, K/32, 16, 32) of f32 (`tiles`, assembly/matmul-tiles.ts).
+ */
+export type PackedLayout = 'f32' | 'f16' | 'int8' | 'tiles';
 
 export interface PackedTensor extends PackedWeights {
   /** The dtype the weights came in. */
@@ -48,7 +52,7 @@ export interface PackedTensor extends PackedWeights {
   readonly offset: number;
   /** Bytes the panels take. */
   readonly byteLength: number;
-  /** Bytes of one panel of 8 columns (for splitting the work by panels). */
+  /** Bytes of one panel of 8 columns, or of one column of tiles (16 columns) for `tiles` (for splitting the work). */
   readonly panelBytes: number;
   /** int8 layout: bytes per (panel, block) and the zero point z (both 0 for f32). */
   readonly blockStride: number;
@@ -187,6 +191,34 @@ function packF32(engine: WasmKernels, tensor: WeightTensor, n: number, k: number
   return new Packed(engine, { dtype: tensor.dtype, layout: 'f32', n, k, offset, byteLength: floats * 4, panelBytes: PANEL_WIDTH * k * 4, blockStride: 0, zero: 0 });
 }
 
+/** f32, f16 or bf16 weights widened to f32 and packed into Rockchip B tiles, K and N zero-padded to whole tiles. */
+function packTiles(engine: WasmKernels, tensor: WeightTensor, n: number, k: number): Packed {
+  const values = tensor.dtype === 'f32' && tensor.bytes.byteOffset % 4 === 0
+    ? new Float32Array(tensor.bytes.buffer, tensor.bytes.byteOffset, n * k)
+    : decodeTensor(tensor);
+  const tiles = packRockchipB(values, n, k);
+  const data = tiles.data as Float32Array;
+  const offset = engine.heap.allocate(data.byteLength);
+  engine.heap.f32(offset, data.length).set(data);
+  const columnTileBytes = (tiles.paddedK / ROCKCHIP_B_TILE_K) * ROCKCHIP_B_TILE_N * ROCKCHIP_B_TILE_K * 4;
+  return new Packed(engine, { dtype: tensor.dtype, layout: 'tiles', n, k, offset, byteLength: data.byteLength, panelBytes: columnTileBytes, blockStride: 0, zero: 0 });
+}
+
+/** Columns per unit of work of a packed layout: a panel, or a column of tiles. */
+export function packedColumns(packed: PackedTensor): number {
+  return packed.layout === 'tiles' ? ROCKCHIP_B_TILE_N : PANEL_WIDTH;
+}
+
+/** Row length the `tiles` kernel reads: k rounded up to whole tiles. */
+export function tiledRowLength(k: number): number {
+  return Math.ceil(k / ROCKCHIP_B_TILE_K) * ROCKCHIP_B_TILE_K;
+}
+
+/** Floats a bias vector must span for every layout's epilogue (the tiles' reads 4 past the last tile). */
+export function biasFloats(n: number): number {
+  return Math.ceil(n / ROCKCHIP_B_TILE_N) * ROCKCHIP_B_TILE_N + 4;
+}
+
 /** True when some f16 value is an infinity or a NaN (exponent bits all ones). */
 function hasNonFiniteHalf(bytes: Uint8Array): boolean {
   for (let i = 1; i < bytes.length; i += 2) if ((bytes[i]! & 0x7c) === 0x7c) return true;
@@ -250,6 +282,12 @@ export interface PackOptions {
    * tensor holds infinities or NaNs. Worth it where the product is bound by memory (a few rows).
    */
   keepHalf?: boolean;
+  /**
+   * 'tiles': f32/f16/bf16 weights go into Rockchip B tiles (run by assembly/matmul-tiles.ts) instead
+   * of panels; quantized weights keep their int8 panels (no tiled integer kernel). keepHalf then
+   * has no effect (the tiles hold f32).
+   */
+  layout?: 'panels' | 'tiles';
 }
 
 /**
@@ -270,6 +308,7 @@ export function packWeightTensor(engine: WasmKernels, tensor: WeightTensor, name
   const expected = tensorByteLength(dtype, shape);
   if (tensor.bytes.length !== expected) throw shapeError(`${name}: ${dtype} weight [${n}, ${k}] needs ${expected} bytes, got ${tensor.bytes.length}`);
   if (dtype in QUANT_FORMATS) return packQuantized(engine, tensor, dtype as QuantDType, n, k);
+  if (options.layout === 'tiles') return packTiles(engine, tensor, n, k);
   if (dtype === 'f16' && options.keepHalf && !hasNonFiniteHalf(tensor.bytes)) return packHalf(engine, tensor, n, k);
   return packF32(engine, tensor, n, k);
 }
@@ -304,8 +343,10 @@ export function matmulPacked(engine: WasmKernels, x: Float32Array, m: number, pa
   if (m === 0 || n === 0) return new Float32Array(m * n);
 
   const heap = engine.heap;
-  const paddedBias = Math.ceil(n / PANEL_WIDTH) * PANEL_WIDTH;
+  const paddedBias = biasFloats(n);
   const quantized = packed.layout === 'int8';
+  const tiled = packed.layout === 'tiles';
+  const rowLength = tiled ? tiledRowLength(k) : k;
   const blocks = k / QUANT_BLOCK;
   const taken: number[] = [];
   const take = (bytes: number) => {
@@ -314,12 +355,17 @@ export function matmulPacked(engine: WasmKernels, x: Float32Array, m: number, pa
     return at;
   };
   try {
-    const xAt = take(m * k * 4);
+    const xAt = take(m * rowLength * 4);
     const codesAt = quantized ? take(m * k * 2) : 0;
     const metaAt = quantized ? take(m * blocks * QUANT_META_BYTES) : 0;
     const biasAt = bias ? take(paddedBias * 4) : 0;
     const yAt = take(m * n * 4);
-    heap.f32(xAt, m * k).set(x);
+    const xIn = heap.f32(xAt, m * rowLength);
+    if (rowLength === k) xIn.set(x);
+    else {
+      xIn.fill(0);
+      for (let row = 0; row < m; row++) xIn.set(x.subarray(row * k, (row + 1) * k), row * rowLength);
+    }
     if (bias) {
       const padded = heap.f32(biasAt, paddedBias);
       padded.set(bias);
@@ -332,6 +378,8 @@ export function matmulPacked(engine: WasmKernels, x: Float32Array, m: number, pa
     if (quantized) {
       (engine.exports.quantizeRows as QuantizeKernel)(xAt, m, k, codesAt, metaAt);
       (engine.exports.matmulQuant as QuantKernel)(codesAt, metaAt, m, k, weights, n, packed.blockStride, packed.zero, biasAt, residualAt, yAt, n, quantFlags(packed) | geluFlag);
+    } else if (tiled) {
+      (engine.exports.matmulTiles as F32Kernel)(xAt, m, rowLength / ROCKCHIP_B_TILE_K, weights, n, biasAt, residualAt, yAt, n, geluFlag);
     } else {
       const kernel = packed.layout === 'f16' ? engine.exports.matmulHalf : engine.exports.matmul;
       (kernel as F32Kernel)(xAt, m, k, weights, n, biasAt, residualAt, yAt, n, geluFlag);

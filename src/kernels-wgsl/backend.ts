@@ -13,7 +13,8 @@
  * GpuDeviceLostError.
  */
 import { MurmurError } from '../core/errors.ts';
-import { decodeTensor, DTYPE_LAYOUT } from '../core/model/dtype.ts';
+import { decodeRows, decodeTensor, DTYPE_LAYOUT } from '../core/model/dtype.ts';
+import { GPU_TILE_K, GPU_TILE_N, packGpuTiles, packGpuTilesQ8 } from '../core/layout/gpu-tiles.ts';
 import type { WhisperDims } from '../core/model/dims.ts';
 import type { AttentionKeyValues, AttentionOptions, AttentionResult, Conv1dOptions, Epilogue, TokenSelection, TokenSelectionRequest, WhisperBackend, WhisperOps } from '../core/model/ops.ts';
 import { checkSelectionRequest } from '../core/decoding/select-tokens.ts';
@@ -23,11 +24,14 @@ import { BufferPool, type BufferPoolStats } from './buffer-pool.ts';
 import { cacheWritePairs, recordCopyRows, recordFill } from './cache.ts';
 import { convOutputFrames, recordConv1d } from './conv.ts';
 import { GpuKernelError, requestGpuDevice } from './device.ts';
-import { applyAdapterVariants } from './variants.ts';
+import { applyAdapterVariants, deviceAdapterFacts, kernelVariants, setKernelVariants, type KernelVariants } from './variants.ts';
+import { autotuneKernels, autotuneShapes, defaultVariantStore, restoreTunedVariants, type VariantStore } from './autotune.ts';
+import { isSplitLinear, recordLinearLayer, recordSplitLinear, type GpuBackendLinear, type GpuLinearChunk, type GpuLinearLayer } from './linear-layers.ts';
+import { uploadTiledLinear } from './matmul-tiled-weights.ts';
 import { recordAddPositionalEmbedding, recordEmbed } from './embedding.ts';
 import { recordLayerNorm } from './layernorm.ts';
 import { logitsResultWords, parseLogitsResults, recordLogits } from './logits.ts';
-import { recordLinear, uploadLinearWeights, WEIGHT_K_ALIGNMENT, WEIGHT_N_ALIGNMENT, type GpuLinear, type GpuLinearWeights, type MatmulWeightDType } from './matmul.ts';
+import { uploadLinearWeights, WEIGHT_K_ALIGNMENT, WEIGHT_N_ALIGNMENT, type GpuLinearWeights, type MatmulWeightDType } from './matmul.ts';
 import { isQuantizedDType, QUANT_BLOCK, QUANT_TILE_N, uploadQuantizedWeights } from './matmul-quant.ts';
 import { OpProfiler, type PassTimestamps, type ProfileRow, type ProfileTiming } from './profile.ts';
 import { shapeError, temporaryBuffer, type GpuRecording } from './wgsl-common.ts';
@@ -81,17 +85,26 @@ export class GpuTensor {
   }
 }
 
+/** Rows [firstRow, firstRow + rows) of a table split across bindings. */
+export interface GpuTableChunk {
+  readonly firstRow: number;
+  readonly rows: number;
+  readonly buffer: GPUBuffer;
+}
+
 /**
- * A weight on the GPU. Linear weights carry their padded matmul form (with the layer's bias
- * fused in, so the bias handle itself holds nothing); convolution weights, layer-norm parameters
- * and embedding tables carry their values as f32. The tied token embedding has both, sharing one
- * buffer when the padded matrix is also a plain table.
+ * A weight on the GPU. Linear weights carry their matmul form (with the layer's bias fused in,
+ * so the bias handle itself holds nothing), split into row chunks when larger than one binding;
+ * convolution weights, layer-norm parameters and embedding tables carry their values as f32.
+ * The tied token embedding has both, sharing buffers when the padded f32 matrix is also a plain
+ * table, and its table in chunks (tableChunks, not values) when split.
  */
 export class GpuWeight {
   readonly name: string;
   readonly shape: readonly number[];
   values: GPUBuffer | undefined;
-  linear: GpuLinear | undefined;
+  tableChunks: readonly GpuTableChunk[] | undefined;
+  linear: GpuBackendLinear | undefined;
   /** For a bias: the weight whose linear layer holds it. */
   fusedInto: GpuWeight | undefined;
 
@@ -101,11 +114,12 @@ export class GpuWeight {
   }
 
   destroy(): void {
-    // The tied embedding's table may be its linear layer's matrix: free that buffer once.
-    const shared = this.linear !== undefined && 'weight' in this.linear && this.linear.weight === this.values;
+    // The tied embedding's table may share its linear layer's buffers; destroying a buffer twice is harmless.
     this.linear?.destroy();
-    if (!shared) this.values?.destroy();
+    this.values?.destroy();
+    for (const chunk of this.tableChunks ?? []) chunk.buffer.destroy();
     this.values = undefined;
+    this.tableChunks = undefined;
     this.linear = undefined;
   }
 }
@@ -122,6 +136,40 @@ export interface WebGpuBackendOptions {
    * "timestamp-query") or CPU time around one submission per op ('cpu').
    */
   profileTiming?: ProfileTiming;
+  /**
+   * How linear weights are stored: 'row-major' (the default; f16 stays f16 where the device has
+   * shader-f16, ggml blocks stay quantized) or 'blocked': GPU tile-major (64 × 32 tiles) for
+   * the tile-major kernel, f32 and f16 weights as f32 tiles (that kernel reads no f16), q8_0 as
+   * q8_0 tiles; the other ggml types (q4_0, q4_1, q5_0, q5_1) keep their row-major blocks.
+   */
+  layout?: WeightLayout;
+  /** Kernel variants to run, pinned: no guess from the adapter, no tuning (they apply to the whole device). */
+  variants?: KernelVariants;
+  /**
+   * Tune the kernel variants once the model's dims are known (prepareWeights): restore what
+   * `store` kept for this adapter and shapes, or measure within `budgetMs` (default 1000) and save.
+   * `store` defaults to defaultVariantStore() (IndexedDB, or a file in Node); null keeps results in memory only.
+   */
+  autotune?: { store?: VariantStore | null; budgetMs?: number };
+  /**
+   * Plan weights as if a storage binding held at most this many bytes (below the device's own
+   * limit; for tests): larger linear weights are split into row chunks.
+   */
+  maxBindingBytes?: number;
+}
+
+export type WeightLayout = 'row-major' | 'blocked';
+
+/** Where the backend's kernel variants came from, and what choosing them cost. */
+export interface BackendTuning {
+  /** 'pinned': options.variants; 'cache': a tuned result restored (memory or store); 'tuned': measured now; 'default': the adapter's guess. */
+  source: 'pinned' | 'cache' | 'tuned' | 'default';
+  /** Time spent measuring (0 unless 'tuned'). */
+  spentMs: number;
+  /** Micro-benchmarks run (0 unless 'tuned'). */
+  measured: number;
+  /** Candidates the budget left unmeasured. */
+  skipped: { op: string; variant: string }[];
 }
 
 export interface WebGpuBackendStats {
@@ -131,10 +179,16 @@ export interface WebGpuBackendStats {
   pool: BufferPoolStats;
   /** Bytes copied back to the host so far (read and selectTokens). */
   bytesRead: number;
+  /** Linear-layer dispatches so far by kernel ('matmul', 'quantizedMatmul', 'tiledWeightsMatmul'), a split layer counting one per chunk. */
+  linearKernels: Record<string, number>;
 }
 
 export interface WebGpuBackend extends WhisperBackend<GpuTensor, GpuWeight> {
   readonly device: GPUDevice;
+  readonly layout: WeightLayout;
+  /** The kernel variants this device runs now. */
+  readonly variants: Readonly<KernelVariants>;
+  readonly tuning: Readonly<BackendTuning>;
   stats(): WebGpuBackendStats;
   /** Per-op totals since creation (or resetProfile), once in-flight timings are back; empty unless profiling. */
   profile(): Promise<ProfileRow[]>;
@@ -183,14 +237,25 @@ class PassCountingEncoder {
 
 export async function createWebGpuBackend(options: WebGpuBackendOptions = {}): Promise<WebGpuBackend> {
   const device = options.device ?? (await requestGpuDevice({ gpu: options.gpu })).device;
-  // Variants for the adapter (CPU emulations get barrier-free kernels) unless some were set or tuned already.
-  applyAdapterVariants(device);
+  if (options.maxBindingBytes !== undefined && !(Number.isSafeInteger(options.maxBindingBytes) && options.maxBindingBytes > 0)) {
+    throw new MurmurError('BAD_OPTION', `createWebGpuBackend: maxBindingBytes must be a positive integer, got ${options.maxBindingBytes}`);
+  }
+  if (options.layout !== undefined && options.layout !== 'row-major' && options.layout !== 'blocked') {
+    throw new MurmurError('BAD_OPTION', `createWebGpuBackend: layout must be 'row-major' or 'blocked', got ${String(options.layout)}`);
+  }
+  // Pinned variants, or those for the adapter (CPU emulations get barrier-free kernels) unless some were set or tuned already.
+  if (options.variants) setKernelVariants(device, options.variants);
+  else applyAdapterVariants(device);
   return new WebGpuBackendImpl(device, options.device === undefined, options);
 }
 
 class WebGpuBackendImpl implements WebGpuBackend {
   readonly name = 'webgpu';
   readonly device: GPUDevice;
+  readonly layout: WeightLayout;
+  #tuning: BackendTuning;
+  readonly #options: WebGpuBackendOptions;
+  readonly #linearKernels = new Map<string, number>();
   readonly ops: WhisperOps<GpuTensor, GpuWeight>;
   readonly #ownsDevice: boolean;
   readonly #pool: BufferPool;
@@ -210,6 +275,9 @@ class WebGpuBackendImpl implements WebGpuBackend {
 
   constructor(device: GPUDevice, ownsDevice: boolean, options: WebGpuBackendOptions) {
     this.device = device;
+    this.layout = options.layout ?? 'row-major';
+    this.#options = options;
+    this.#tuning = { source: options.variants ? 'pinned' : 'default', spentMs: 0, measured: 0, skipped: [] };
     this.#ownsDevice = ownsDevice;
     this.#pool = new BufferPool(device);
     if (options.profile) {
@@ -228,8 +296,38 @@ class WebGpuBackendImpl implements WebGpuBackend {
     this.ops = this.#createOps();
   }
 
+  get variants(): Readonly<KernelVariants> {
+    return kernelVariants(this.device);
+  }
+
+  get tuning(): Readonly<BackendTuning> {
+    return this.#tuning;
+  }
+
   stats(): WebGpuBackendStats {
-    return { submissions: this.#submissions, pool: this.#pool.stats(), bytesRead: this.#bytesRead };
+    return { submissions: this.#submissions, pool: this.#pool.stats(), bytesRead: this.#bytesRead, linearKernels: Object.fromEntries(this.#linearKernels) };
+  }
+
+  #countKernels(kernels: readonly string[]): void {
+    for (const kernel of kernels) this.#linearKernels.set(kernel, (this.#linearKernels.get(kernel) ?? 0) + 1);
+  }
+
+  /** Restores or measures the variants for these dims (options.autotune), unless they are pinned. */
+  async #tune(dims: WhisperDims): Promise<void> {
+    const autotune = this.#options.autotune;
+    if (!autotune || this.#options.variants) return;
+    const shapes = autotuneShapes(dims);
+    const store = autotune.store === null ? undefined : (autotune.store ?? defaultVariantStore());
+    const restored = store ? await restoreTunedVariants(store, deviceAdapterFacts(this.device), shapes) : undefined;
+    if (restored) {
+      setKernelVariants(this.device, restored);
+      this.#tuning = { source: 'cache', spentMs: 0, measured: 0, skipped: [] };
+      return;
+    }
+    const result = await autotuneKernels(this.device, shapes, { budgetMs: autotune.budgetMs, store });
+    this.#tuning = result.cached
+      ? { source: 'cache', spentMs: 0, measured: 0, skipped: [] }
+      : { source: 'tuned', spentMs: result.spentMs, measured: result.timings.length, skipped: result.skipped };
   }
 
   async profile(): Promise<ProfileRow[]> {
@@ -242,12 +340,23 @@ class WebGpuBackendImpl implements WebGpuBackend {
 
   async prepareWeights(dims: WhisperDims, weights: WhisperWeights<WeightTensor>): Promise<WhisperWeights<GpuWeight>> {
     this.#usable('prepareWeights');
+    await this.#tune(dims);
     const names = new Map<WeightTensor, string>();
     for (const slot of weightSlots(dims)) {
       const tensor = slot.get(weights);
       if (tensor) names.set(tensor, slot.name);
     }
-    const planner = new WeightPlanner(this.device, names);
+    const limits = this.device.limits;
+    const bindingLimit = Math.min(limits.maxStorageBufferBindingSize, this.#options.maxBindingBytes ?? Infinity);
+    const planner = new WeightPlanner(this.device, names, this.layout, {
+      bytes: Math.min(bindingLimit, limits.maxBufferSize),
+      name:
+        limits.maxBufferSize < bindingLimit
+          ? `maxBufferSize (${limits.maxBufferSize} bytes)`
+          : this.#options.maxBindingBytes !== undefined && this.#options.maxBindingBytes < limits.maxStorageBufferBindingSize
+            ? `maxBindingBytes option (${bindingLimit} bytes)`
+            : `maxStorageBufferBindingSize (${bindingLimit} bytes)`,
+    });
     const prepared = planner.model(weights);
     planner.checkLimits();
     // Every tensor fits: upload them, inside error scopes so running out of memory is reported.
@@ -551,9 +660,15 @@ class WebGpuBackendImpl implements WebGpuBackend {
         throw shapeError(`linear: residual [${residual.rows}, ${residual.cols}] does not match the output [${x.rows}, ${layer.outFeatures}]`);
       }
       return run('linear', (recording) =>
-        output(x.rows, layer.outFeatures, (out) =>
-          recordLinear(recording, { x: x.buffer, m: x.rows, weights: layer, output: out.buffer, gelu: epilogue.gelu, residual: residual?.buffer }),
-        ),
+        output(x.rows, layer.outFeatures, (out) => {
+          const args = { x: x.buffer, m: x.rows, output: out.buffer, gelu: epilogue.gelu, residual: residual?.buffer };
+          if (!isSplitLinear(layer)) {
+            this.#countKernels([recordLinearLayer(recording, { ...args, layer })]);
+            return;
+          }
+          const scratch = (values: number) => this.#pool.acquire(Math.max(values, 1) * 4);
+          this.#countKernels(recordSplitLinear(recording, { ...args, layer, scratch, release: (buffer) => this.#pool.release(buffer) }));
+        }),
       );
     };
 
@@ -600,21 +715,29 @@ class WebGpuBackendImpl implements WebGpuBackend {
       if (positionalEmbedding.shape[1] !== width) {
         throw shapeError(`embed: ${tokenEmbedding.name} rows of ${width} but ${positionalEmbedding.name} rows of ${positionalEmbedding.shape[1]}`);
       }
-      const tokenTable = valuesOf(tokenEmbedding, 'embed');
+      const vocabulary = tokenEmbedding.shape[0]!;
+      // A split table: one dispatch per chunk holding any of the tokens, each writing those tokens' rows.
+      // The chunks cover the vocabulary, so none is chosen only for no tokens or bad ones: recordEmbed then refuses them.
+      const chunks = tokenEmbedding.tableChunks;
+      const used = chunks?.filter((chunk) => tokens.some((token) => token >= chunk.firstRow && token < chunk.firstRow + chunk.rows));
+      const tables = chunks ? (used!.length > 0 ? used! : chunks.slice(0, 1)) : [{ firstRow: 0, rows: vocabulary, buffer: valuesOf(tokenEmbedding, 'embed') }];
       const positionTable = valuesOf(positionalEmbedding, 'embed');
       return run('embed', (recording) =>
-        output(tokens.length, width, (out) =>
-          recordEmbed(recording, {
-            tokens,
-            positions,
-            tokenEmbedding: tokenTable,
-            vocabulary: tokenEmbedding.shape[0]!,
-            positionalEmbedding: positionTable,
-            contexts: positionalEmbedding.shape[0]!,
-            width,
-            output: out.buffer,
-          }),
-        ),
+        output(tokens.length, width, (out) => {
+          for (const table of tables) {
+            recordEmbed(recording, {
+              tokens,
+              positions,
+              tokenEmbedding: table.buffer,
+              vocabulary,
+              ...(tokenEmbedding.tableChunks ? { tokenRows: { first: table.firstRow, count: table.rows } } : {}),
+              positionalEmbedding: positionTable,
+              contexts: positionalEmbedding.shape[0]!,
+              width,
+              output: out.buffer,
+            });
+          }
+        }),
       );
     };
 
@@ -719,17 +842,70 @@ function roundUp(value: number, multiple: number): number {
   return Math.ceil(value / multiple) * multiple;
 }
 
+/** How a linear weight is stored on the GPU (each form is one of the matmul kernels' inputs). */
+type LinearForm = { kind: 'row-major'; dtype: MatmulWeightDType } | { kind: 'quantized' } | { kind: 'tiled'; format: 'f32' | 'q8_0' };
+
+/** Weight rows are stored in groups of every kernel's N tile (all 64), so chunks split at multiples of it. */
+const ROW_GROUP = Math.max(WEIGHT_N_ALIGNMENT, QUANT_TILE_N, GPU_TILE_N);
+
+/** The largest buffer the planner may make, and the limit's name for error messages. */
+interface BindingLimit {
+  bytes: number;
+  name: string;
+}
+
+/** Bytes one output row of W [n, k] takes in its stored form (padding of K included). */
+function linearRowBytes(form: LinearForm, tensor: WeightTensor): number {
+  const k = tensor.shape[1] ?? 0;
+  switch (form.kind) {
+    case 'row-major':
+      return roundUp(k, WEIGHT_K_ALIGNMENT) * (form.dtype === 'f16' ? 2 : 4);
+    case 'quantized':
+      // Each block is repacked into whole u32 words (matmul-quant.ts).
+      return (k / QUANT_BLOCK) * Math.ceil(DTYPE_LAYOUT[tensor.dtype].blockBytes / 4) * 4;
+    case 'tiled':
+      // q8_0: 32 quants in 8 words plus one scale word per row and block of 32.
+      return form.format === 'f32' ? roundUp(k, GPU_TILE_K) * 4 : (roundUp(k, GPU_TILE_K) / 32) * 36;
+  }
+}
+
+function describeForm(form: LinearForm, dtype: string): string {
+  switch (form.kind) {
+    case 'row-major':
+      return `a padded ${form.dtype} matrix`;
+    case 'quantized':
+      return `${dtype} blocks`;
+    case 'tiled':
+      return `${form.format} tiles`;
+  }
+}
+
+/** Rows [first, first + rows) of a 2-D tensor, in its own encoding (rows are whole blocks). */
+function tensorRows(tensor: WeightTensor, first: number, rows: number): WeightTensor {
+  const k = tensor.shape[1]!;
+  const { blockValues, blockBytes } = DTYPE_LAYOUT[tensor.dtype];
+  const rowBytes = (k / blockValues) * blockBytes;
+  return { dtype: tensor.dtype, shape: [rows, k], bytes: tensor.bytes.subarray(first * rowBytes, (first + rows) * rowBytes) };
+}
+
 /**
  * Maps the weight schema to GpuWeights in two steps: first decide every buffer and its size (so
  * a tensor too large for the device is reported before anything is uploaded), then upload.
+ * A linear weight (the tied token embedding included) larger than one binding is planned as row
+ * chunks, each under the limit; what cannot be split is refused with GpuWeightTooLargeError:
+ * the other tables (positional embeddings, convolutions, layer norms), and a linear weight of
+ * which even ROW_GROUP rows exceed the limit.
  */
 class WeightPlanner {
   readonly weights: GpuWeight[] = [];
   readonly #jobs: { weight: GpuWeight; bytes: number; what: string; run: () => void }[] = [];
+  readonly #forms = new Map<GpuWeight, LinearForm>();
 
   constructor(
     private readonly device: GPUDevice,
     private readonly names: Map<WeightTensor, string>,
+    private readonly layout: WeightLayout,
+    private readonly limit: BindingLimit,
   ) {}
 
   model(w: WhisperWeights<WeightTensor>): WhisperWeights<GpuWeight> {
@@ -764,15 +940,11 @@ class WeightPlanner {
     };
   }
 
-  /** Refuses, naming the tensor, any buffer larger than one binding or one buffer may be. */
+  /** Refuses, naming the tensor, any buffer larger than one binding or one buffer may be (only unsplittable ones can be). */
   checkLimits(): void {
-    const binding = this.device.limits.maxStorageBufferBindingSize;
-    const buffer = this.device.limits.maxBufferSize;
     for (const job of this.#jobs) {
-      const limit = Math.min(binding, buffer);
-      if (job.bytes > limit) {
-        const which = binding <= buffer ? `maxStorageBufferBindingSize (${binding} bytes)` : `maxBufferSize (${buffer} bytes)`;
-        throw new GpuWeightTooLargeError(job.weight.name, `[${job.weight.shape}] needs ${job.bytes} bytes as ${job.what}, more than this device's ${which}`);
+      if (job.bytes > this.limit.bytes) {
+        throw new GpuWeightTooLargeError(job.weight.name, `[${job.weight.shape}] needs ${job.bytes} bytes as ${job.what}, more than this device's ${this.limit.name}`);
       }
     }
   }
@@ -792,13 +964,48 @@ class WeightPlanner {
   }
 
   /**
-   * How a linear weight is stored: ggml block types stay quantized (their kernel widens them in
-   * place) when K is whole blocks; f16 stays f16 where the device computes in f16 (halving memory
-   * and bandwidth); everything else is widened to f32, which represents it exactly.
+   * How a linear weight is stored. Row-major: ggml block types stay quantized (their kernel
+   * widens them in place) when K is whole blocks; f16 stays f16 where the device computes in f16;
+   * everything else is widened to f32, which represents it exactly. Blocked: q8_0 as q8_0 tiles,
+   * the other ggml block types as in row-major (the tile-major kernel reads no other), the rest
+   * as f32 tiles (it reads no f16 either).
    */
-  #linearStorage(tensor: WeightTensor): MatmulWeightDType | 'quantized' {
-    if (isQuantizedDType(tensor.dtype) && (tensor.shape[1] ?? 0) % QUANT_BLOCK === 0) return 'quantized';
-    return tensor.dtype === 'f16' && this.device.features.has('shader-f16') ? 'f16' : 'f32';
+  #linearForm(tensor: WeightTensor): LinearForm {
+    const k = tensor.shape[1] ?? 0;
+    const wholeBlocks = k % QUANT_BLOCK === 0;
+    if (this.layout === 'blocked') {
+      if (tensor.dtype === 'q8_0' && wholeBlocks) return { kind: 'tiled', format: 'q8_0' };
+      if (!isQuantizedDType(tensor.dtype)) return { kind: 'tiled', format: 'f32' };
+    }
+    if (isQuantizedDType(tensor.dtype) && wholeBlocks) return { kind: 'quantized' };
+    return { kind: 'row-major', dtype: tensor.dtype === 'f16' && this.device.features.has('shader-f16') ? 'f16' : 'f32' };
+  }
+
+  /**
+   * Rows per chunk for `rows` rows of `rowBytes` each stored in groups of `group`: all of them
+   * when they fit one buffer, else the most whole groups that do.
+   */
+  #chunkRows(weight: GpuWeight, rows: number, rowBytes: number, group: number, what: string): number {
+    if (roundUp(rows, group) * rowBytes <= this.limit.bytes) return rows;
+    const chunkRows = Math.floor(this.limit.bytes / rowBytes / group) * group;
+    if (chunkRows < group) {
+      throw new GpuWeightTooLargeError(
+        weight.name,
+        `[${weight.shape}] cannot be split: ${group} of its rows need ${group * rowBytes} bytes as ${what}, more than this device's ${this.limit.name}`,
+      );
+    }
+    return chunkRows;
+  }
+
+  /** Uploads rows [first, first + rows) of a linear weight in its form. */
+  #uploadLayer(form: LinearForm, tensor: WeightTensor, first: number, rows: number, bias: Float32Array | undefined, label: string): GpuLinearLayer {
+    const k = tensor.shape[1]!;
+    const whole = first === 0 && rows === tensor.shape[0];
+    if (form.kind === 'quantized') return uploadQuantizedWeights(this.device, whole ? tensor : tensorRows(tensor, first, rows), bias, label);
+    if (form.kind === 'tiled' && form.format === 'q8_0') return uploadTiledLinear(this.device, packGpuTilesQ8(whole ? tensor : tensorRows(tensor, first, rows)), bias, label);
+    const values = whole ? decodeTensor(tensor) : decodeRows(tensor, first, rows, new Float32Array(rows * k));
+    if (form.kind === 'tiled') return uploadTiledLinear(this.device, packGpuTiles(values, rows, k), bias, label);
+    return uploadLinearWeights(this.device, values, rows, k, bias, { dtype: form.dtype, label });
   }
 
   linear(lw: LinearWeights<WeightTensor>): LinearWeights<GpuWeight> {
@@ -806,50 +1013,85 @@ class WeightPlanner {
     const weight = this.#weight(tensor);
     if (tensor.shape.length !== 2) throw shapeError(`prepareWeights: linear weight ${weight.name} must be 2-D, got [${tensor.shape}]`);
     const [n, k] = tensor.shape as [number, number];
-    const storage = this.#linearStorage(tensor);
+    const form = this.#linearForm(tensor);
+    this.#forms.set(weight, form);
     const bias = lw.bias ? this.#weight(lw.bias) : undefined;
     if (bias) {
       bias.fusedInto = weight;
       if (elementCount(bias.shape) !== n) throw shapeError(`prepareWeights: bias ${bias.name} [${bias.shape}] for ${n} outputs of ${weight.name}`);
     }
-    const biasValues = () => (lw.bias ? decodeTensor(lw.bias) : undefined);
-    if (storage === 'quantized') {
-      // Each block is repacked into whole u32 words (matmul-quant.ts).
-      const blockWords = Math.ceil(DTYPE_LAYOUT[tensor.dtype].blockBytes / 4);
+    let biasValues: Float32Array | undefined;
+    const biasRows = (first: number, rows: number) => {
+      if (!lw.bias) return undefined;
+      biasValues ??= decodeTensor(lw.bias);
+      return rows === n ? biasValues : biasValues.subarray(first, first + rows);
+    };
+    const rowBytes = linearRowBytes(form, tensor);
+    const what = describeForm(form, tensor.dtype);
+    const chunkRows = this.#chunkRows(weight, n, rowBytes, ROW_GROUP, what);
+    if (chunkRows >= n) {
+      this.#jobs.push({ weight, bytes: roundUp(n, ROW_GROUP) * rowBytes, what, run: () => (weight.linear = this.#uploadLayer(form, tensor, 0, n, biasRows(0, n), weight.name)) });
+      return { weight, ...(bias ? { bias } : {}) };
+    }
+    const chunks: GpuLinearChunk[] = [];
+    weight.linear = {
+      chunks,
+      outFeatures: n,
+      inFeatures: k,
+      hasBias: lw.bias !== undefined,
+      destroy() {
+        for (const chunk of chunks) chunk.layer.destroy();
+      },
+    };
+    for (let first = 0; first < n; first += chunkRows) {
+      const rows = Math.min(chunkRows, n - first);
       this.#jobs.push({
         weight,
-        bytes: roundUp(n, QUANT_TILE_N) * (k / QUANT_BLOCK) * blockWords * 4,
-        what: `${tensor.dtype} blocks`,
+        bytes: roundUp(rows, ROW_GROUP) * rowBytes,
+        what: `a chunk of ${what}`,
         run: () => {
-          weight.linear = uploadQuantizedWeights(this.device, tensor, biasValues(), weight.name);
-        },
-      });
-    } else {
-      this.#jobs.push({
-        weight,
-        bytes: roundUp(n, WEIGHT_N_ALIGNMENT) * roundUp(k, WEIGHT_K_ALIGNMENT) * (storage === 'f16' ? 2 : 4),
-        what: `a padded ${storage} matrix`,
-        run: () => {
-          weight.linear = uploadLinearWeights(this.device, decodeTensor(tensor), n, k, biasValues(), { dtype: storage, label: weight.name });
+          const layer = this.#uploadLayer(form, tensor, first, rows, biasRows(first, rows), `${weight.name} rows ${first}..${first + rows - 1}`);
+          chunks.push({ firstRow: first, rows, layer });
         },
       });
     }
     return { weight, ...(bias ? { bias } : {}) };
   }
 
-  /** An f32 table for a weight that is also a linear layer (the tied token embedding). */
+  /** An f32 table for a weight that is also a linear layer (the tied token embedding), in chunks if need be. */
   #table(weight: GpuWeight, tensor: WeightTensor): void {
     const [rows, cols] = tensor.shape as [number, number];
-    // The padded f32 matrix is the table itself when its rows needed no padding: share it.
-    const shared = this.#linearStorage(tensor) === 'f32' && cols % WEIGHT_K_ALIGNMENT === 0;
-    this.#jobs.push({
-      weight,
-      bytes: shared ? 0 : rows * cols * 4,
-      what: 'an f32 table',
-      run: () => {
-        weight.values = shared ? (weight.linear as GpuLinearWeights).weight : this.#upload(weight.name, decodeTensor(tensor));
-      },
-    });
+    const form = this.#forms.get(weight);
+    // The padded f32 matrix is the table itself when its rows needed no padding: share its buffers.
+    if (form?.kind === 'row-major' && form.dtype === 'f32' && cols % WEIGHT_K_ALIGNMENT === 0) {
+      this.#jobs.push({
+        weight,
+        bytes: 0,
+        what: 'an f32 table',
+        run: () => {
+          const layer = weight.linear!;
+          if (isSplitLinear(layer)) weight.tableChunks = layer.chunks.map((chunk) => ({ firstRow: chunk.firstRow, rows: chunk.rows, buffer: (chunk.layer as GpuLinearWeights).weight }));
+          else weight.values = (layer as GpuLinearWeights).weight;
+        },
+      });
+      return;
+    }
+    const chunkRows = this.#chunkRows(weight, rows, cols * 4, 1, 'an f32 table');
+    if (chunkRows >= rows) {
+      this.#jobs.push({ weight, bytes: rows * cols * 4, what: 'an f32 table', run: () => (weight.values = this.#upload(weight.name, decodeTensor(tensor))) });
+      return;
+    }
+    const chunks: GpuTableChunk[] = [];
+    weight.tableChunks = chunks;
+    for (let first = 0; first < rows; first += chunkRows) {
+      const count = Math.min(chunkRows, rows - first);
+      this.#jobs.push({
+        weight,
+        bytes: count * cols * 4,
+        what: 'a chunk of an f32 table',
+        run: () => chunks.push({ firstRow: first, rows: count, buffer: this.#upload(`${weight.name} table rows ${first}..${first + count - 1}`, decodeRows(tensor, first, count, new Float32Array(count * cols))) }),
+      });
+    }
   }
 
   table(tensor: WeightTensor): GpuWeight {

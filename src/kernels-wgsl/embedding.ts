@@ -24,7 +24,8 @@ const WORKGROUP = 64;
 const MAX_GROUPS = 4096;
 
 const EMBED_SHADER = /* wgsl */ `
-struct Params { count: u32, width: u32, stride: u32 }
+// The token table holds rows [first, first + rows) of the embedding (all of it unless split).
+struct Params { count: u32, width: u32, stride: u32, first: u32, rows: u32 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> ids: array<vec2u>;
@@ -38,7 +39,11 @@ fn main(@builtin(global_invocation_id) id: vec3u) {
     let row = i / params.width;
     let c = i % params.width;
     let tokenAndPosition = ids[row];
-    y[i] = tokenTable[tokenAndPosition.x * params.width + c] + positionTable[tokenAndPosition.y * params.width + c];
+    // Another chunk's dispatch writes the rows of tokens outside this one (u32: below first wraps high).
+    let tableRow = tokenAndPosition.x - params.first;
+    if (tableRow < params.rows) {
+      y[i] = tokenTable[tableRow * params.width + c] + positionTable[tokenAndPosition.y * params.width + c];
+    }
   }
 }
 `;
@@ -65,9 +70,14 @@ function elementwiseGroups(count: number): number {
 export interface EmbedArgs {
   tokens: readonly number[];
   positions: readonly number[];
-  /** [vocabulary, width] f32. */
+  /** [vocabulary, width] f32, or only rows [tokenRows.first, + tokenRows.count) of it. */
   tokenEmbedding: GPUBuffer;
   vocabulary: number;
+  /**
+   * The rows of the vocabulary `tokenEmbedding` holds when the table is split into chunks (one
+   * binding each): only tokens in that range are written, so one dispatch per chunk fills the output.
+   */
+  tokenRows?: { first: number; count: number };
   /** [contexts, width] f32. */
   positionalEmbedding: GPUBuffer;
   contexts: number;
@@ -82,7 +92,11 @@ export function recordEmbed(recording: GpuRecording, args: EmbedArgs): void {
   if (tokens.length !== positions.length) throw shapeError(`${kernel}: ${tokens.length} tokens but ${positions.length} positions`);
   checkCount(kernel, 'tokens.length', tokens.length);
   checkCount(kernel, 'width', width);
-  checkBuffer(kernel, 'tokenEmbedding', args.tokenEmbedding, vocabulary * width);
+  const tokenRows = args.tokenRows ?? { first: 0, count: vocabulary };
+  if (!Number.isSafeInteger(tokenRows.first) || tokenRows.first < 0 || tokenRows.count < 1 || tokenRows.first + tokenRows.count > vocabulary) {
+    throw shapeError(`${kernel}: table rows ${tokenRows.first}..${tokenRows.first + tokenRows.count - 1} outside the vocabulary of ${vocabulary}`);
+  }
+  checkBuffer(kernel, 'tokenEmbedding', args.tokenEmbedding, tokenRows.count * width);
   checkBuffer(kernel, 'positionalEmbedding', args.positionalEmbedding, contexts * width);
   checkBuffer(kernel, 'output', args.output, tokens.length * width);
   const ids = new Uint32Array(tokens.length * 2);
@@ -96,7 +110,7 @@ export function recordEmbed(recording: GpuRecording, args: EmbedArgs): void {
   });
   const count = tokens.length * width;
   const groups = elementwiseGroups(count);
-  const params = uniformWords(recording, kernel, [count, width, groups * WORKGROUP]);
+  const params = uniformWords(recording, kernel, [count, width, groups * WORKGROUP, tokenRows.first, tokenRows.count]);
   const idBuffer = temporaryBuffer(recording, 'embed ids', ids.buffer, 'storage');
   const pipeline = cachedPipeline(recording.device, kernel, EMBED_SHADER);
   recordDispatch(recording, kernel, pipeline, [params, idBuffer, args.tokenEmbedding, args.positionalEmbedding, args.output], [groups]);

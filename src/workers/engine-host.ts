@@ -16,9 +16,10 @@
  *
  * Building the engine (issue #5): `init` probes the device and plans (src/core/device), then tries
  * the plan's backends in order, keeping the first that builds, and reports the plan with every
- * attempt and its reason.
+ * attempt: what it was built with (layout, precision, threads, kernel variants), why that differs
+ * from the plan where it does, and why it failed.
  */
-import { createTranscriber as createLocalTranscriber, type BackendName, type LanguageDetection, type Transcriber, type TranscribeOptions, type TranscriptionResult, type TranscriptionSegment } from '../core/transcriber.ts';
+import { createTranscriber as createLocalTranscriber, type AppliedExecution, type BackendName, type TranscriberOptions, type LanguageDetection, type Transcriber, type TranscribeOptions, type TranscriptionResult, type TranscriptionSegment } from '../core/transcriber.ts';
 import type { WhisperModel } from '../core/model/model.ts';
 import { loadModel } from '../core/formats/load-model.ts';
 import type { ModelSource } from '../core/formats/load-model.ts';
@@ -27,7 +28,9 @@ import { AbortError, MurmurError } from '../core/errors.ts';
 import { portableToSamples, type PortableAudio } from '../core/audio/decode-input.ts';
 import { LiveSession, type LiveEvent, type LiveSessionOptions } from '../core/streaming/session.ts';
 import { probeDevice, type DeviceProfile } from '../core/device/probe.ts';
-import { planExecution, type ExecutionBackend, type ExecutionPlan } from '../core/device/plan.ts';
+import { LAYOUTS_BY_BACKEND, planExecution, type ExecutionBackend, type ExecutionLayout, type ExecutionPlan, type ExecutionPrecision } from '../core/device/plan.ts';
+import { defaultVariantStore } from '../kernels-wgsl/autotune-cache.ts';
+import type { KernelVariants } from '../kernels-wgsl/variants.ts';
 import { serializeError, type SerializedError } from './error-transfer.ts';
 import { releaseProxy } from 'comlink';
 
@@ -63,18 +66,40 @@ export interface EngineInfo {
   backend: ExecutionBackend;
 }
 
+/**
+ * What one backend attempt was built with. For the backend in use, read back from it (the threads
+ * it runs, the variants its device runs, the bytes it holds); for a failed one, what was asked.
+ */
+export interface AttemptExecution {
+  layout: ExecutionLayout;
+  precision: ExecutionPrecision;
+  /** 'wasm'. */
+  threads?: number;
+  /** 'webgpu': the variants, and 'pinned' (the caller's) or 'autotune' (asked) / the backend's source once built. */
+  kernelVariants?: KernelVariants;
+  kernelVariantsSource?: string;
+  /** Bytes of the weights handed to the backend, and what the backend holds for them where it says. */
+  weightBytes?: number;
+  backendBytes?: number;
+  /** Why each setting is what it is, plan differences first. */
+  reasons: string[];
+}
+
 /** One backend the engine tried to build, in plan order. */
 export interface BackendAttempt {
   backend: ExecutionBackend;
   outcome: 'used' | 'failed' | 'skipped';
   /** Why it failed or was skipped. */
   reason?: string;
+  applied: AttemptExecution;
 }
 
 /** The execution plan the engine was built from, with what actually happened. */
 export interface EnginePlan extends ExecutionPlan {
   /** The backend that runs the model. */
   backend: ExecutionBackend;
+  /** What the backend in use was built with (its attempt's `applied`). */
+  applied: AttemptExecution;
   /** Every backend tried, in order, until one was built. */
   attempts: BackendAttempt[];
   /** The device as probed, in the engine's thread. */
@@ -145,21 +170,57 @@ function storedDtype(model: WhisperModel): string {
   return best;
 }
 
-/** Builds the first backend of the plan that works; records why the others did not. */
-async function buildFromPlan(model: WhisperModel, plan: ExecutionPlan): Promise<{ transcriber: Transcriber; backend: ExecutionBackend; attempts: BackendAttempt[] }> {
+/** How the plan applies to one backend: the options to build it with, and what differs from the plan and why. */
+function settingsFor(backend: ExecutionBackend, plan: ExecutionPlan, pinnedVariants: boolean): { options: Partial<TranscriberOptions>; applied: AttemptExecution } {
+  const reasons: string[] = [];
+  const consumable = LAYOUTS_BY_BACKEND[backend];
+  const layout = consumable.includes(plan.layout) ? plan.layout : 'row-major';
+  if (layout !== plan.layout) reasons.push(`layout row-major instead of ${plan.layout}: the ${backend} backend consumes ${consumable.join(' or ')}`);
+  // The ONNX graphs hold f32 weights whatever the file had: narrowing would cost accuracy and save nothing.
+  const precisionApplies = backend !== 'webnn';
+  if (!precisionApplies && plan.precision !== 'f32') reasons.push(`precision ${plan.precision} not applied on webnn: its graphs hold f32 weights, so narrowing would lose accuracy without saving memory`);
+  const options: Partial<TranscriberOptions> = {
+    ...(layout !== 'row-major' ? { layout } : {}),
+    ...(precisionApplies ? { precision: plan.precision } : {}),
+    ...(backend === 'wasm' ? { threads: plan.threads } : {}),
+  };
+  const applied: AttemptExecution = { layout, precision: precisionApplies ? plan.precision : 'f32', reasons };
+  if (backend === 'wasm') applied.threads = plan.threads;
+  if (backend === 'webgpu') {
+    if (pinnedVariants && plan.kernelVariants) {
+      options.kernelVariants = plan.kernelVariants;
+      applied.kernelVariants = plan.kernelVariants;
+      applied.kernelVariantsSource = 'pinned';
+      reasons.push('kernel variants pinned: set by the caller, not tuned');
+    } else {
+      // The first start on this adapter measures and saves; later starts restore from the store.
+      const store = defaultVariantStore();
+      options.autotune = { store: store ?? null };
+      applied.kernelVariantsSource = 'autotune';
+      reasons.push(`kernel variants autotuned at load for this model's shapes, ${store ? 'restored from the autotune cache when measured before' : 'in memory only (no persistent store here)'}`);
+    }
+  }
+  return { options, applied };
+}
+
+/** The attempt's settings completed with what the built backend reports. */
+function appliedFrom(asked: AttemptExecution, execution: AppliedExecution): AttemptExecution {
+  const { backend: _backend, reasons, ...facts } = execution;
+  return { ...asked, ...facts, reasons: [...asked.reasons, ...reasons] };
+}
+
+/** Builds the first backend of the plan that works; records what each attempt was built with and why the others did not build. */
+async function buildFromPlan(model: WhisperModel, plan: ExecutionPlan, pinnedVariants: boolean): Promise<{ transcriber: Transcriber; backend: ExecutionBackend; attempts: BackendAttempt[] }> {
   const attempts: BackendAttempt[] = [];
   for (const backend of plan.backendOrder) {
+    const { options, applied } = settingsFor(backend, plan, pinnedVariants);
     try {
-      const transcriber = await createLocalTranscriber({
-        model,
-        backend: backend as BackendName,
-        ...(backend === 'wasm' ? { threads: plan.threads } : {}),
-      });
-      attempts.push({ backend, outcome: 'used' });
+      const transcriber = await createLocalTranscriber({ model, backend: backend as BackendName, ...options });
+      attempts.push({ backend, outcome: 'used', applied: appliedFrom(applied, transcriber.execution) });
       return { transcriber, backend, attempts };
     } catch (error) {
       const unknown = error instanceof MurmurError && error.code === 'BACKEND' && /unknown backend/.test(error.message);
-      attempts.push({ backend, outcome: unknown ? 'skipped' : 'failed', reason: unknown ? `this build has no ${backend} backend (${error.message})` : describeError(error) });
+      attempts.push({ backend, outcome: unknown ? 'skipped' : 'failed', reason: unknown ? `this build has no ${backend} backend (${error.message})` : describeError(error), applied });
     }
   }
   const tried = attempts.map((a) => `${a.backend}: ${a.reason}`).join('; ');
@@ -240,16 +301,15 @@ export function createEngineHost(): EngineHost {
         const { plan, profile } = await planFor(model, options);
         onProgress?.({ stage: 'plan', progress: 1 });
         onProgress?.({ stage: 'compile', progress: 0 });
-        const built = await buildFromPlan(model, plan);
+        const built = await buildFromPlan(model, plan, options.plan?.kernelVariants !== undefined);
         if (disposed) {
           built.transcriber.dispose();
           throw new MurmurError('DISPOSED', 'the transcriber was disposed');
         }
         transcriber = built.transcriber;
         onProgress?.({ stage: 'compile', progress: 1 });
-        const stored = storedDtype(model);
-        const notApplied = stored.replace(/^bf/, 'f').startsWith(plan.precision) ? [] : [`precision ${plan.precision} not applied: the backends run the weights in the dtype they are stored in (${stored})`];
-        const enginePlan: EnginePlan = { ...plan, reasons: [...plan.reasons, ...notApplied], backend: built.backend, attempts: built.attempts, profile };
+        const used = built.attempts[built.attempts.length - 1]!;
+        const enginePlan: EnginePlan = { ...plan, backend: built.backend, applied: used.applied, attempts: built.attempts, profile };
         return { source: model.source, dims: { ...model.dims }, backend: built.backend, plan: enginePlan };
       } finally {
         releaseCallback(onProgress);

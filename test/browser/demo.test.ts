@@ -102,6 +102,7 @@ describe('the demo page', { skip: existsSync(JFK) ? false : `${JFK} is absent (t
     assert.match(plan['Backend order'] ?? '', /^wasm( → reference)?$/, 'the plan follows the backend chosen in the page (wasm)');
     assert.match(plan['Backends tried'] ?? '', /^wasm: used/, 'the engine says which backend it built');
     assert.match(plan['Precision'] ?? '', /^f32$/);
+    assert.match(plan['Built with'] ?? '', /^layout row-major, precision f32, \d+ threads?, weights [\d.]+ MB/, 'the engine says what it applied');
     const reasons = await page.page.$$eval('#device-plan .reasons li', (items) => items.map((li) => li.textContent ?? ''));
     assert.ok(reasons.length >= 4 && reasons.some((reason) => /^threads \d/.test(reason)) && reasons.some((reason) => /backendOrder .*set by the caller/.test(reason)), `the plan lists its reasons: ${JSON.stringify(reasons)}`);
     assert.equal(await page.page.$eval('#device-backend', (el) => el.textContent ?? ''), "Running on WASM. The plan below is the transcriber's own.");

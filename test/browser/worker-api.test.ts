@@ -14,6 +14,7 @@ import { cachedSyntheticModel } from '../../scripts/synthetic/generate.ts';
 import { createTranscriber as createLocalTranscriber, type LanguageDetection, type TranscriptionResult } from '../../src/core/transcriber.ts';
 import { parseWav } from '../../src/core/audio/wav.ts';
 import { toWhisperInput } from '../../src/core/audio/prepare.ts';
+import { LAYOUTS_BY_BACKEND } from '../../src/core/device/layouts.ts';
 import { useBrowserSession, type TestPage } from './harness.ts';
 import { SHARED_DATA_DIR, SHARED_DATA_ROUTE } from './server.ts';
 import type { workerPageApi } from './pages/worker-api.ts';
@@ -71,7 +72,25 @@ describe('createTranscriber in Chromium (module worker)', { skip: existsSync(JFK
       const { plan } = loaded;
       assert.equal(plan.backend, loaded.model.backend);
       assert.equal(plan.backend, plan.backendOrder[0], 'the first backend of the plan was built');
-      assert.deepEqual(plan.attempts, [{ backend: plan.backend, outcome: 'used' }]);
+      assert.equal(plan.attempts.length, 1);
+      const [attempt] = plan.attempts;
+      assert.equal(attempt.backend, plan.backend);
+      assert.equal(attempt.outcome, 'used');
+      // What the engine was built with, per attempt, read back from the backend in the worker.
+      const { applied } = plan;
+      assert.deepEqual(applied, attempt.applied);
+      const consumable = LAYOUTS_BY_BACKEND[plan.backend as keyof typeof LAYOUTS_BY_BACKEND].includes(plan.layout);
+      assert.equal(applied.layout, consumable ? plan.layout : 'row-major', JSON.stringify({ layout: plan.layout, applied }));
+      assert.equal(applied.precision, plan.precision);
+      assert.ok(applied.weightBytes > 0);
+      if (plan.backend === 'wasm') {
+        // SwiftShader is CPU-like, so wasm leads and the rule picks row-major for it.
+        assert.equal(plan.layout, 'row-major', plan.reasons.join('\n'));
+        assert.equal(applied.threads, plan.threads);
+        assert.ok(applied.backendBytes > 0);
+      }
+      if (plan.backend === 'webgpu') assert.ok(['tuned', 'cache'].includes(applied.kernelVariantsSource), JSON.stringify(applied));
+      assert.ok(!plan.reasons.some((reason: string) => /not applied/.test(reason)), plan.reasons.join('\n'));
       assert.ok(plan.reasons.some((reason: string) => /^webgpu|^wasm/.test(reason)), plan.reasons.join('\n'));
       assert.ok(plan.reasons.some((reason: string) => /^threads \d+: /.test(reason)), plan.reasons.join('\n'));
       assert.ok(plan.threads >= 1);

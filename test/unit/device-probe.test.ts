@@ -110,11 +110,22 @@ describe('planExecution', () => {
     assert.ok(plan.reasons.some((r) => r.startsWith('threads 4')));
   });
 
-  test("layout: row-major by default with its reason; 'blocked' and 'channels-first' only through the override", () => {
-    const plan = planExecution(profile({ webgpu: gpuProfile() }), tiny);
-    assert.equal(plan.layout, 'row-major');
-    assert.ok(plan.reasons.some((r) => r.startsWith('layout row-major: ') && r.includes("'blocked'")), plan.reasons.join('\n'));
-    for (const layout of ['blocked', 'channels-first'] as const) {
+  test('layout follows the leading backend by a stated rule, and the caller can override it', () => {
+    const wasmFirst = planExecution(profile(), tiny);
+    assert.equal(wasmFirst.layout, 'row-major');
+    assert.ok(wasmFirst.reasons.some((r) => r.startsWith('layout row-major: wasm leads') && r.includes('32.0 vs 23.6 GFLOP/s')), wasmFirst.reasons.join('\n'));
+    const hardware = planExecution(profile({ webgpu: gpuProfile() }), tiny);
+    assert.equal(hardware.layout, 'blocked');
+    assert.ok(hardware.reasons.some((r) => r.startsWith('layout blocked: a hardware GPU leads')), hardware.reasons.join('\n'));
+    const cpuLike = planExecution(profile({ webgpu: gpuProfile({ description: 'SwiftShader', cpuLike: true }) }), tiny);
+    assert.equal(cpuLike.layout, 'row-major', 'a CPU-like adapter comes after wasm');
+    const npu = planExecution(profile({ webnn: { available: true, contexts: [{ options: { deviceType: 'npu' }, created: true }] } }), tiny);
+    assert.equal(npu.backendOrder[0], 'webnn');
+    assert.equal(npu.layout, 'channels-first');
+    assert.ok(npu.reasons.some((r) => r.startsWith('layout channels-first: webnn leads')), npu.reasons.join('\n'));
+    // An overridden order decides the layout too.
+    assert.equal(planExecution(profile({ webgpu: gpuProfile() }), tiny, { backendOrder: ['wasm'] }).layout, 'row-major');
+    for (const layout of ['blocked', 'channels-first', 'row-major'] as const) {
       const chosen = planExecution(profile({ webgpu: gpuProfile() }), tiny, { layout });
       assert.equal(chosen.layout, layout);
       assert.ok(chosen.reasons.includes(`layout "${layout}": set by the caller, overriding the rule above`), chosen.reasons.join('\n'));

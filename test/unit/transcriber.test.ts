@@ -133,3 +133,51 @@ test('bad audio and cancellation are reported as typed errors', { skip: skipWith
   await assert.rejects(() => createTranscriber({ model: path, backend: 'cuda' as 'reference' }), /unknown backend/);
   transcriber.dispose();
 });
+
+test('layout per backend and precision at load: unsupported combinations are BACKEND errors naming both; matrices narrowed once, never widened', { skip: skipWithoutSharedData('whisper-assets/gpt2.tiktoken') }, async () => {
+  const { dir } = await cachedSyntheticModel({ preset: 'mini', seed: 3, format: 'huggingface', dtype: 'f32' });
+  const model = await loadModel(dir);
+  const refused = async (options: Parameters<typeof createTranscriber>[0], pattern: RegExp) =>
+    assert.rejects(() => createTranscriber(options), (e: unknown) => e instanceof MurmurError && e.code === 'BACKEND' && pattern.test(e.message));
+  await refused({ model, layout: 'blocked' }, /layout applies to the "webgpu" or "wasm" backend, not "reference".*"blocked"/);
+  await refused({ model, backend: 'wasm', layout: 'channels-first' }, /layout applies to the "webnn" backend, not "wasm"/);
+  await refused({ model, backend: 'webgpu', layout: 'channels-first' }, /not "webgpu"/);
+  await refused({ model, backend: 'webnn', layout: 'blocked' }, /not "webnn"/);
+  await refused({ model, layout: 'diagonal' as 'blocked' }, /unknown layout "diagonal"/);
+  await refused({ model, backend: 'wasm', kernelVariants: {} as never }, /kernelVariants apply to the "webgpu" backend, not "wasm"/);
+  await refused({ model, backend: 'wasm', autotune: {} }, /autotune applies to the "webgpu" backend, not "wasm"/);
+  await refused({ model, backend: 'webnn', precision: 'q8' }, /precision "q8" does not apply to the "webnn" backend/);
+  await refused({ model, precision: 'q2' as 'q4' }, /unknown precision "q2"/);
+
+  const f32 = await createTranscriber({ model });
+  assert.equal(f32.model, model, 'no precision: the model as given');
+  assert.equal(f32.execution.precision, 'f32');
+  assert.equal(f32.execution.layout, 'row-major');
+  const half = await createTranscriber({ model, precision: 'f16' });
+  assert.notEqual(half.model, model);
+  assert.equal(half.model.weights.decoder.tokenEmbedding.dtype, 'f16');
+  assert.equal(half.model.weights.decoder.positionalEmbedding.dtype, 'f32', 'positional embeddings stay');
+  assert.equal(half.model.weights.encoder.conv1.weight.dtype, 'f32', 'convolutions stay');
+  assert.equal(model.weights.decoder.tokenEmbedding.dtype, 'f32', 'the given model is left alone');
+  assert.equal(half.execution.precision, 'f16');
+  assert.ok(half.execution.weightBytes < 0.6 * f32.execution.weightBytes, `${half.execution.weightBytes} vs ${f32.execution.weightBytes}`);
+  assert.match(half.execution.reasons.join('\n'), /^precision f16: \d+ matrices converted to f16 at load \(weights [\d.]+ MiB → [\d.]+ MiB\)/m);
+  // Converting f16 further to q4 narrows again; asking f32 of it widens nothing.
+  const q4 = await createTranscriber({ model: half.model, precision: 'q4' });
+  assert.equal(q4.model.weights.encoder.blocks[0]!.mlp.fc1.weight.dtype, 'q4_0');
+  const back = await createTranscriber({ model: q4.model, precision: 'f32' });
+  assert.equal(back.model, q4.model);
+  assert.equal(back.execution.precision, 'q4');
+  assert.match(back.execution.reasons.join('\n'), /q4_0 matrices stay as stored: weights are never widened/);
+  const audio = new Float32Array(16000);
+  for (const transcriber of [f32, half, q4, back]) {
+    assert.equal(typeof (await transcriber.transcribe(audio, { maxTokens: 3, temperature: 0 })).text, 'string');
+    transcriber.dispose();
+  }
+  const blocked = await createTranscriber({ model, backend: 'wasm', threads: 1, layout: 'blocked', precision: 'q8' });
+  assert.equal(blocked.execution.layout, 'blocked');
+  assert.equal(blocked.execution.precision, 'q8');
+  assert.equal(blocked.execution.threads, 1);
+  assert.ok(blocked.execution.backendBytes! > 0);
+  blocked.dispose();
+});

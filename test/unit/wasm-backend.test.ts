@@ -134,6 +134,69 @@ test('1 thread and 2 threads give bit-identical features and logits', async () =
   assert.deepEqual(twoHalf.logits, oneWide.logits);
 });
 
+test("layout 'blocked': the mini model through Rockchip tiles, logits within 1e-3 of the reference at every step of a 64-token greedy decode, same tokens", async (t) => {
+  const expected = await referenceF32();
+  await withBackend({ threads: 2, layout: 'blocked' }, async (backend) => {
+    assert.equal(backend.layout, 'blocked');
+    const actual = await wasmGreedy(backend, 'f32');
+    assert.ok(maxDifference(actual.features, expected.features) < 1e-3, 'encoder features');
+    let worst = 0;
+    for (let step = 0; step < 64; step++) {
+      const difference = maxDifference(actual.logits[step]!, expected.logits[step]!);
+      worst = Math.max(worst, difference);
+      assert.ok(difference < 1e-3, `step ${step}: logits differ by ${difference}`);
+    }
+    assert.deepEqual(actual.tokens, expected.tokens);
+    const counts = backend.matmulCounts();
+    // Every product ran the tiled kernel: 2 convs, 6 per encoder block, cross-attention key and value once per
+    // decoder block, then per step 8 per decoder block and the logits.
+    assert.equal(counts.tiles, 2 + 6 * miniDims.nAudioLayer + 2 * miniDims.nTextLayer + 64 * (8 * miniDims.nTextLayer + 1), JSON.stringify(counts));
+    assert.deepEqual({ ...counts, tiles: 0 }, { f32: 0, f16: 0, int8: 0, tiles: 0 }, 'no panel kernel ran');
+    t.diagnostic(`blocked, ${backend.variant}: worst logit difference ${worst.toExponential(2)} over 64 steps; ${counts.tiles} tiled products`);
+    assert.ok(backend.allocatedBytes < 64 * 1024, `${backend.allocatedBytes} bytes still allocated`);
+  });
+});
+
+test("layout 'blocked': 1 and 2 threads give the same bits; f16 widens into the tiles; quantized matrices keep the int8 panels", async () => {
+  const one = await withBackend({ threads: 1, layout: 'blocked' }, (backend) => wasmGreedy(backend, 'f32', 4));
+  const two = await withBackend({ threads: 2, layout: 'blocked' }, (backend) => wasmGreedy(backend, 'f32', 4));
+  assert.deepEqual(two.logits, one.logits);
+  const rowMajorHalf = await withBackend({ threads: 2 }, (backend) => wasmGreedy(backend, 'f16', 4));
+  await withBackend({ threads: 2, layout: 'blocked' }, async (backend) => {
+    const half = await wasmGreedy(backend, 'f16', 4);
+    assert.equal(backend.matmulCounts().f16, 0, 'no half panels in the blocked layout');
+    half.logits.forEach((row, step) => assert.ok(maxDifference(row, rowMajorHalf.logits[step]!) < 1e-3, `f16 step ${step}`));
+  });
+  const rowMajorQ8 = await withBackend({ threads: 2 }, (backend) => wasmGreedy(backend, 'q8_0', 4));
+  await withBackend({ threads: 2, layout: 'blocked' }, async (backend) => {
+    const q8 = await wasmGreedy(backend, 'q8_0', 4);
+    const counts = backend.matmulCounts();
+    assert.ok(counts.int8 > 0, JSON.stringify(counts));
+    // The ggml writer keeps the convolutions f16, which the blocked layout tiles.
+    assert.equal(counts.tiles, 2, JSON.stringify(counts));
+    q8.logits.forEach((row, step) => assert.ok(maxDifference(row, rowMajorQ8.logits[step]!) < 1e-3, `q8_0 step ${step}`));
+  });
+});
+
+test("layout 'blocked' on awkward shapes (k not a multiple of 32, n not of 16) matches the reference; a bad layout is a typed error", async () => {
+  const dims: WhisperDims = { nMels: 4, nAudioCtx: 7, nAudioState: 15, nAudioHead: 3, nAudioLayer: 1, nTextCtx: 10, nTextState: 15, nTextHead: 3, nTextLayer: 1, nVocab: 40 };
+  const weights = syntheticWeights(dims, 9);
+  const mel = randomMel(dims, 4);
+  const expected = await greedy(reference.ops, { dims, weights }, mel, [3, 5], 4);
+  await withBackend({ threads: 2, layout: 'blocked' }, async (backend) => {
+    const prepared = await backend.prepareWeights(dims, weights);
+    try {
+      const actual = await greedy(backend.ops, { dims, weights: prepared }, mel, [3, 5], 4);
+      assert.ok(maxDifference(actual.features, expected.features) < 1e-5, 'features');
+      actual.logits.forEach((row, step) => assert.ok(maxDifference(row, expected.logits[step]!) < 1e-4, `step ${step}`));
+      assert.deepEqual(actual.tokens, expected.tokens);
+    } finally {
+      backend.releaseWeights(prepared);
+    }
+  });
+  await assert.rejects(createWasmBackend({ layout: 'channels-first' as 'blocked' }), (error: unknown) => error instanceof MurmurError && error.code === 'BACKEND' && /channels-first/.test(error.message));
+});
+
 test('q8_0 weights: within quantization error of the reference on the same weights', async (t) => {
   const weights = weightsOf('q8_0');
   const steps = 16;

@@ -103,7 +103,10 @@ describe('live dictation from a fake microphone', { skip }, () => {
     const { plan, backend } = await api.loadWorker(modelUrl);
     t.diagnostic(`plan: ${plan.backendOrder.join(' > ')} → ${backend}; ${plan.reasons.join(' | ')}`);
     assert.equal(plan.backend, backend);
-    assert.deepEqual(plan.attempts.at(-1), { backend, outcome: 'used' });
+    const used = plan.attempts.at(-1);
+    assert.deepEqual({ backend: used.backend, outcome: used.outcome }, { backend, outcome: 'used' });
+    assert.equal(used.applied.layout, 'row-major', 'the worker reports what it built the engine with');
+    assert.equal(used.applied.threads, plan.threads);
     assert.equal(plan.backendOrder[0], 'wasm', 'SwiftShader runs shaders on the CPU: the plan puts wasm first');
     assert.ok(plan.reasons.some((reason: string) => /^wasm before webgpu: /.test(reason)), plan.reasons.join('\n'));
     const { inputSampleRate } = await api.startWorker(modelUrl);

@@ -5,12 +5,24 @@
  * onnxruntime's WebAssembly CPU provider. Which provider each session got, and why the ones before
  * it failed, is recorded in `sessions` (and `provider` names the latest).
  *
- * Weights become f32 initializers (ggml quantized, f16 and bf16 weights are widened once, at
+ * Shapes. A decoder-step graph names the sizes that vary from step to step (dim_params: 'rows', the
+ * tokens fed; 'ranges' and 'gathered' of the token selection). Providers that take such free
+ * dimensions (wasm) get one session per graph, for every step shape ('dynamic'). WebNN needs static
+ * shapes, so a WebNN attempt gets the same bytes with `freeDimensionOverrides` fixing every named
+ * size to this step's ('overridden'), and a WebNN session is kept per step shape. A graph that names
+ * no size (the encoder, the cross-attention K/V, every graph with `staticShapes`) is 'static' on
+ * any provider. A provider that refused a graph is not asked again for it at other sizes.
+ *
+ * Memory. Weights become f32 initializers (ggml quantized, f16 and bf16 weights are widened once, at
  * prepareWeights), so a graph's bytes carry the weights it uses, and onnxruntime keeps its own copy
- * per session. Sessions: the encoder, the cross-attention K/V, and one decoder step per batch size
- * that serves every row count (the prompt and the one-token steps), so the decoder's weights are
- * held once per batch size (with `staticShapes`, once per step shape instead). Graphs are lowered
- * row-major or channels-first (`layout`); their inputs and outputs are row-major either way.
+ * per session. Sessions: the encoder, the cross-attention K/V, and the decoder step. On wasm one
+ * decoder session per batch size serves every row count (the prompt and the one-token steps), so
+ * the decoder's weights are held once per batch size (with `staticShapes`, once per step shape
+ * instead). On WebNN the decoder's weights are held once per step shape — typically twice, the
+ * window's prompt and its one-token steps — and at most `webnnShapesPerGraph` step shapes of one
+ * graph keep a session (the least recently used is released). The encoder's and the cross-attention
+ * weights are held once either way. Graphs are lowered row-major or channels-first (`layout`); their
+ * inputs and outputs are row-major either way.
  */
 import type { InferenceSession, Tensor } from 'onnxruntime-web';
 import type { WhisperBackend } from '../core/model/ops.ts';
@@ -19,6 +31,8 @@ import { decodeTensor } from '../core/model/dtype.ts';
 import { MurmurError } from '../core/errors.ts';
 import { DataType, encodeModel } from './onnx-schema.ts';
 import { createOnnxOps, type OnnxLayout, type OnnxOps, type OnnxTensor, type OnnxWeight, type PlannedGraph } from './trace-ops.ts';
+import type { WebNnContextAttempt } from '../core/device/probe.ts';
+import { layoutDisagreement, probedPreference, queryPreferredInputLayout, type WebNnDeviceType } from './webnn-layout.ts';
 
 export type OrtModule = typeof import('onnxruntime-web');
 export type ExecutionProvider = InferenceSession.ExecutionProviderConfig;
@@ -26,11 +40,24 @@ export type ExecutionProvider = InferenceSession.ExecutionProviderConfig;
 /** WebNN on an NPU, then on a GPU, then onnxruntime's WebAssembly CPU provider. */
 export const DEFAULT_PROVIDERS: readonly ExecutionProvider[] = [{ name: 'webnn', deviceType: 'npu' }, { name: 'webnn', deviceType: 'gpu' }, 'wasm'];
 
+/**
+ * How a session's graph got its sizes: 'static', it names none; 'dynamic', its named sizes vary from
+ * run to run (one session for every step shape); 'overridden', each named size fixed to one step
+ * shape's with `freeDimensionOverrides` (a session per step shape, for providers needing static shapes).
+ */
+export type ShapeStrategy = 'static' | 'dynamic' | 'overridden';
+
 export interface ProviderAttempt {
   /** e.g. 'webnn:npu', 'wasm'. */
   provider: string;
+  /** How the graph's sizes were offered to this provider. */
+  shapes: ShapeStrategy;
+  /** The sizes fixed for an 'overridden' attempt (dim_param → size). */
+  freeDimensionOverrides?: Readonly<Record<string, number>>;
   /** Why session creation failed; absent for the provider that took the graph. */
   error?: string;
+  /** The provider refused this graph at another step shape and was not asked again (`error` is that refusal). */
+  notAskedAgain?: true;
 }
 
 export interface CompiledSession {
@@ -47,7 +74,13 @@ export interface CompiledSession {
   readonly provider: string;
   /** Every provider tried, in order, the failed ones with their error. */
   readonly attempts: readonly ProviderAttempt[];
+  /** How its graph's sizes reached the provider (the successful attempt's). */
+  readonly shapes: ShapeStrategy;
+  /** The step shape an 'overridden' session is fixed to. */
+  readonly freeDimensionOverrides?: Readonly<Record<string, number>>;
   runs: number;
+  /** Released to keep at most `webnnShapesPerGraph` step shapes of its graph (or with the weights). */
+  released: boolean;
 }
 
 export interface OnnxBackendOptions {
@@ -71,6 +104,17 @@ export interface OnnxBackendOptions {
    * weights, per step shape, for providers that cannot take dynamic dimensions.
    */
   staticShapes?: boolean;
+  /**
+   * Step shapes of one graph that keep a WebNN session, each with its own copy of the graph's
+   * weights; beyond it the least recently used is released (default 2: a window's prompt and its
+   * one-token steps).
+   */
+  webnnShapesPerGraph?: number;
+  /**
+   * The WebNN contexts the device probe created (WebNnProfile.contexts), for their preferred input
+   * layout; without them navigator.ml is asked, once per device type, at the first WebNN attempt.
+   */
+  webnnContexts?: readonly WebNnContextAttempt[];
 }
 
 export interface OnnxBackend extends WhisperBackend<OnnxTensor, OnnxWeight> {
@@ -80,6 +124,18 @@ export interface OnnxBackend extends WhisperBackend<OnnxTensor, OnnxWeight> {
   /** Every session compiled so far, in order. */
   readonly sessions: readonly CompiledSession[];
   readonly layout: OnnxLayout;
+  /** Why the graphs may not suit a provider they were offered to (a WebNN context preferring another layout). */
+  readonly reasons: readonly string[];
+}
+
+/** WebNN compiles fixed shapes: named sizes are fixed per step shape for it. */
+function needsStaticShapes(provider: ExecutionProvider): boolean {
+  return (typeof provider === 'string' ? provider : provider.name) === 'webnn';
+}
+
+function deviceTypeOf(provider: ExecutionProvider): WebNnDeviceType | undefined {
+  const deviceType = typeof provider === 'string' ? undefined : (provider as { deviceType?: string }).deviceType;
+  return deviceType === 'npu' || deviceType === 'gpu' || deviceType === 'cpu' ? deviceType : undefined;
 }
 
 function providerLabel(provider: ExecutionProvider): string {
@@ -124,61 +180,129 @@ export async function createOnnxBackend(options: OnnxBackendOptions = {}): Promi
   const ort = options.ort ?? (await loadOrt(options.threads ?? defaultThreads()));
   if (options.ort && options.threads !== undefined) ort.env.wasm.numThreads = options.threads;
 
-  interface Entry {
-    session: Promise<InferenceSession>;
+  const shapesPerGraph = options.webnnShapesPerGraph ?? 2;
+  if (!Number.isInteger(shapesPerGraph) || shapesPerGraph < 1) throw new MurmurError('BACKEND', `webnnShapesPerGraph must be a positive integer, not ${shapesPerGraph}`);
+  const layout = options.layout ?? 'row-major';
+  if (layout !== 'row-major' && layout !== 'channels-first') throw new MurmurError('BACKEND', `the webnn backend lowers 'row-major' or 'channels-first' graphs, not ${JSON.stringify(layout)}`);
+
+  interface Opened {
+    readonly session: InferenceSession;
+    readonly info: CompiledSession;
   }
-  const cache = new Map<string, Entry>();
+  /** What one graph structure (PlannedGraph.key) has compiled, and which providers refused it. */
+  interface GraphSessions {
+    readonly refused: Map<string, string>;
+    /** The session of a provider taking free dimensions: every step shape. */
+    shared?: Opened;
+    /** Sessions fixed to one step shape, least recently used first. */
+    readonly bySize: Map<string, Opened>;
+  }
+  const graphs = new Map<string, GraphSessions>();
   const compiled: CompiledSession[] = [];
-  const infoByKey = new Map<string, CompiledSession>();
+  const reasons: string[] = [];
+  const layoutChecked = new Set<WebNnDeviceType>();
   let disposed = false;
 
-  async function compile(planned: PlannedGraph): Promise<InferenceSession> {
-    const model = planned.graph.model(`murmur-${compiled.length}`);
-    const bytes = encodeModel(model);
+  async function noteLayoutPreference(provider: ExecutionProvider): Promise<void> {
+    const deviceType = deviceTypeOf(provider);
+    if (!deviceType || layoutChecked.has(deviceType)) return;
+    layoutChecked.add(deviceType);
+    const preferred = probedPreference(options.webnnContexts, deviceType) ?? (options.webnnContexts ? undefined : await queryPreferredInputLayout(deviceType));
+    const reason = layoutDisagreement(layout, providerLabel(provider), preferred);
+    if (reason) reasons.push(reason);
+  }
+
+  function release(opened: Opened): void {
+    if (opened.info.released) return;
+    opened.info.released = true;
+    opened.session.release().catch(() => {});
+  }
+
+  /** The session for this graph at this step shape: walks the providers in order, skipping those that refused the graph before. */
+  async function open(planned: PlannedGraph, sessions: GraphSessions, sizes: Record<string, number>, sizeKey: string): Promise<Opened> {
+    const named = Object.keys(sizes).length > 0;
+    let model: ReturnType<PlannedGraph['graph']['model']> | undefined;
+    let bytes: Uint8Array | undefined;
     const attempts: ProviderAttempt[] = [];
     for (const provider of providers) {
       const label = providerLabel(provider);
-      try {
-        const session = await ort.InferenceSession.create(bytes, { executionProviders: [provider], graphOptimizationLevel: 'all' });
-        attempts.push({ provider: label });
-        const info: CompiledSession = {
-          ops: planned.ops,
-          nodes: model.graph.node.length,
-          opTypes: [...new Set(model.graph.node.map((n) => n.opType))].sort(),
-          bytes: bytes.byteLength,
-          weightBytes: planned.graph.weightBytes,
-          provider: label,
-          attempts,
-          runs: 0,
-        };
-        compiled.push(info);
-        infoByKey.set(planned.key, info);
-        return session;
-      } catch (error) {
-        attempts.push({ provider: label, error: messageOf(error) });
+      const perSize = named && needsStaticShapes(provider);
+      const shapes: ShapeStrategy = perSize ? 'overridden' : named ? 'dynamic' : 'static';
+      const fixed = perSize ? { freeDimensionOverrides: sizes } : {};
+      const refusal = sessions.refused.get(label);
+      if (refusal !== undefined) {
+        attempts.push({ provider: label, shapes, ...fixed, error: refusal, notAskedAgain: true });
+        continue;
       }
+      if (!perSize && sessions.shared) return sessions.shared;
+      if (needsStaticShapes(provider)) await noteLayoutPreference(provider);
+      model ??= planned.graph.model(`murmur-${compiled.length}`);
+      bytes ??= encodeModel(model);
+      let session: InferenceSession;
+      try {
+        session = await ort.InferenceSession.create(bytes, { executionProviders: [provider], graphOptimizationLevel: 'all', ...fixed });
+      } catch (error) {
+        const message = messageOf(error);
+        attempts.push({ provider: label, shapes, ...fixed, error: message });
+        sessions.refused.set(label, message);
+        continue;
+      }
+      attempts.push({ provider: label, shapes, ...fixed });
+      const info: CompiledSession = {
+        ops: planned.ops,
+        nodes: model.graph.node.length,
+        opTypes: [...new Set(model.graph.node.map((n) => n.opType))].sort(),
+        bytes: bytes.byteLength,
+        weightBytes: planned.graph.weightBytes,
+        provider: label,
+        attempts,
+        shapes,
+        ...fixed,
+        runs: 0,
+        released: false,
+      };
+      compiled.push(info);
+      const opened: Opened = { session, info };
+      if (!perSize) sessions.shared = opened;
+      else {
+        sessions.bySize.set(sizeKey, opened);
+        for (const [key, old] of sessions.bySize) {
+          if (sessions.bySize.size <= shapesPerGraph) break;
+          sessions.bySize.delete(key);
+          release(old);
+        }
+      }
+      return opened;
     }
     throw new MurmurError('BACKEND', `no execution provider could compile the graph: ${attempts.map((a) => `${a.provider}: ${a.error}`).join('; ')}`);
   }
 
   async function execute(planned: PlannedGraph): Promise<Float32Array[]> {
     if (disposed) throw new MurmurError('DISPOSED', 'the webnn backend was disposed');
-    let entry = cache.get(planned.key);
-    if (!entry) {
-      entry = { session: compile(planned) };
-      cache.set(planned.key, entry);
-      // A graph no provider takes fails every time: keep the rejection, but do not report it unhandled here.
-      entry.session.catch(() => {});
+    let sessions = graphs.get(planned.key);
+    if (!sessions) graphs.set(planned.key, (sessions = { refused: new Map(), bySize: new Map() }));
+    const sizes = planned.graph.freeDimensions();
+    const sizeKey = JSON.stringify(sizes);
+    let opened = sessions.bySize.get(sizeKey);
+    if (opened) {
+      // Most recently used last.
+      sessions.bySize.delete(sizeKey);
+      sessions.bySize.set(sizeKey, opened);
+    } else {
+      opened = await open(planned, sessions, sizes, sizeKey);
+      if (graphs.get(planned.key) !== sessions) {
+        // Disposed, or the weights released, while the session was being created: it is nobody's.
+        release(opened);
+        throw new MurmurError(disposed ? 'DISPOSED' : 'RELEASED', disposed ? 'the webnn backend was disposed' : "the graph's weights were released while its session was created");
+      }
     }
-    const session = await entry.session;
     const feeds: Record<string, Tensor> = {};
     for (const input of planned.graph.inputs) {
       const type = input.dataType === DataType.INT64 ? 'int64' : input.dataType === DataType.BOOL ? 'bool' : 'float32';
       feeds[input.name] = new ort.Tensor(type, input.data() as never, [...input.shape]);
     }
-    const results = await session.run(feeds);
-    const info = infoByKey.get(planned.key);
-    if (info) info.runs++;
+    const results = await opened.session.run(feeds);
+    opened.info.runs++;
     return planned.graph.outputNames.map((name) => {
       const data = results[name]?.data;
       if (!(data instanceof Float32Array)) throw new MurmurError('BACKEND', `the graph did not return its output ${name} as f32`);
@@ -187,13 +311,13 @@ export async function createOnnxBackend(options: OnnxBackendOptions = {}): Promi
   }
 
   function releaseSessions(): void {
-    for (const entry of cache.values()) entry.session.then((s) => s.release()).catch(() => {});
-    cache.clear();
-    infoByKey.clear();
+    for (const sessions of graphs.values()) {
+      if (sessions.shared) release(sessions.shared);
+      for (const opened of sessions.bySize.values()) release(opened);
+    }
+    graphs.clear();
   }
 
-  const layout = options.layout ?? 'row-major';
-  if (layout !== 'row-major' && layout !== 'channels-first') throw new MurmurError('BACKEND', `the webnn backend lowers 'row-major' or 'channels-first' graphs, not ${JSON.stringify(layout)}`);
   const ops = createOnnxOps(execute, { layout, staticShapes: options.staticShapes ?? false });
   return {
     name: 'webnn',
@@ -203,6 +327,7 @@ export async function createOnnxBackend(options: OnnxBackendOptions = {}): Promi
       return compiled[compiled.length - 1]?.provider;
     },
     sessions: compiled,
+    reasons,
     async prepareWeights(dims, weights) {
       const owner = nextOwner++;
       return mapWeights(dims, weights, (tensor, slot): OnnxWeight => ({ name: slot.name, dims: [...tensor.shape], data: initializerValues(tensor), owner }));

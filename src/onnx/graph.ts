@@ -88,6 +88,24 @@ export class GraphBuilder {
     return source.name;
   }
 
+  /**
+   * The size each named dimension (dim_param) has in this run's feeds, keys sorted: what
+   * onnxruntime's `freeDimensionOverrides` takes to make the graph static for one step shape.
+   */
+  freeDimensions(): Record<string, number> {
+    const sizes = new Map<string, number>();
+    for (const input of this.inputs) {
+      input.dims.forEach((dim, axis) => {
+        if (typeof dim !== 'string') return;
+        const size = input.shape[axis]!;
+        const known = sizes.get(dim);
+        if (known !== undefined && known !== size) throw new MurmurError('BACKEND', `dimension "${dim}" is ${known} in one graph input and ${size} in ${input.name}`);
+        sizes.set(dim, size);
+      });
+    }
+    return Object.fromEntries([...sizes].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  }
+
   /** Bytes of the weights the graph carries as initializers (constants excluded). */
   get weightBytes(): number {
     let bytes = 0;

@@ -10,12 +10,16 @@ import type { TokenSelection, TokenSelectionRequest } from '../core/model/ops.ts
 import { DataType } from './onnx-schema.ts';
 import type { GraphBuilder } from './graph.ts';
 import type { Lowering, TraceValue } from './lowering.ts';
+import { roundUp } from '../core/layout/shape.ts';
 
 export interface SelectionFeed {
   readonly request: TokenSelectionRequest;
   readonly rows: number;
   readonly cols: number;
 }
+
+/** Suppressed ranges per row are fed in groups of this many. */
+export const RANGE_BUCKET = 4;
 
 /** Per row: logSumExp, rawLogSumExp, timestampLogSumExp, maxTextLogit, timestampsWin (0/1), nanToken. */
 const STATS = 6;
@@ -61,7 +65,9 @@ export function lowerTokenSelection(L: Lowering, logits: TraceValue, outputs: re
   const fixed = suppressionMask(request.suppress, cols);
   const suppressFixed = g.input(DataType.BOOL, [cols], () => fixed);
   const perRow = Array.from({ length: rows }, (_, r) => request.suppressRanges?.[r] ?? []);
-  const rangeCount = Math.max(1, ...perRow.map((ranges) => ranges.length));
+  // Padded with empty [0, 0) ranges to a multiple of RANGE_BUCKET, so the few ranges a step suppresses rarely change the
+  // input's shape: a provider that compiles one session per step shape (WebNN) needs few of them.
+  const rangeCount = roundUp(Math.max(1, ...perRow.map((ranges) => ranges.length)), RANGE_BUCKET);
   const ranges = BigInt64Array.from(perRow.flatMap((list) => Array.from({ length: rangeCount }, (_, i) => list[i] ?? [0, 0]).flat()), (v) => BigInt(v));
   const rangeInput = g.input(DataType.INT64, [rows, 'ranges', 2], () => ranges, [rows, rangeCount, 2]);
   const bound = (at: number) => g.node('Slice', [rangeInput, g.int64([at]), g.int64([at + 1]), g.int64([2])]);

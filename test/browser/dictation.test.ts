@@ -104,6 +104,7 @@ describe('live dictation from a fake microphone', { skip }, () => {
     t.diagnostic(`plan: ${plan.backendOrder.join(' > ')} → ${backend}; ${plan.reasons.join(' | ')}`);
     assert.equal(plan.backend, backend);
     const used = plan.attempts.at(-1);
+    assert.ok(used, 'the engine lists the backends it tried');
     assert.deepEqual({ backend: used.backend, outcome: used.outcome }, { backend, outcome: 'used' });
     assert.equal(used.applied.layout, 'row-major', 'the worker reports what it built the engine with');
     assert.equal(used.applied.threads, plan.threads);

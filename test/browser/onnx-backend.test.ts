@@ -24,8 +24,9 @@ describe("the webnn backend in headless Chromium, English 'mini'", () => {
     const api = page.api<typeof onnxPageApi>({ timeoutMs: TIMEOUT_MS });
     const environment = await api.environment();
     assert.ok(environment.webnn, 'navigator.ml exists with the WebNN feature on');
-    const { report, provider, sessions } = await api.parity(modelUrl, STEPS);
-    t.diagnostic(`${summarize(report)}; provider ${provider}; ` + sessions.map((s) => `${s.nodes} nodes × ${s.runs} on ${s.provider} [${s.attempts.filter((a) => a.error).map((a) => `${a.provider}: ${a.error}`).join(' | ')}]`).join('; '));
+    const { report, provider, sessions, reasons } = await api.parity(modelUrl, STEPS);
+    t.diagnostic(`${summarize(report)}; provider ${provider}; reasons ${JSON.stringify(reasons)}; ` +
+      sessions.map((s) => `${s.nodes} nodes × ${s.runs} on ${s.provider} (${s.shapes}) [${s.attempts.filter((a) => a.error).map((a) => `${a.provider} ${a.shapes}${a.freeDimensionOverrides ? JSON.stringify(a.freeDimensionOverrides) : ''}: ${a.error}`).join(' | ')}]`).join('; '));
     assert.deepEqual(report.nonFinite, []);
     assert.ok(report.encoderError < 1e-3, `encoder output off by ${report.encoderError}`);
     report.stepErrors.forEach((error, step) => assert.ok(error < 1e-3, `step ${step}: logits off by ${error}`));
@@ -40,5 +41,9 @@ describe("the webnn backend in headless Chromium, English 'mini'", () => {
     // Debian's Chromium has the WebNN API but no WebNN device on Linux: every graph fell back to wasm, saying why.
     assert.equal(provider, 'wasm');
     for (const compiled of sessions) assert.deepEqual(compiled.attempts.map((a) => [a.provider, /WebNN/i.test(a.error ?? '')]), [['webnn:npu', true], ['webnn:gpu', true], ['wasm', false]]);
+    // WebNN was offered static graphs: the decoder step's named sizes fixed to the prompt's; wasm runs it with them free.
+    assert.deepEqual(sessions.map((s) => s.shapes), ['static', 'static', 'dynamic']);
+    assert.deepEqual(sessions[2]!.attempts.map((a) => [a.shapes, Number.isInteger(a.freeDimensionOverrides?.rows)]), [['overridden', true], ['overridden', true], ['dynamic', false]]);
+    assert.deepEqual(sessions[0]!.attempts.map((a) => a.shapes), ['static', 'static', 'static']);
   });
 });

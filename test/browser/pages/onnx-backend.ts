@@ -19,7 +19,15 @@ export const onnxPageApi = {
       return {
         report,
         provider: backend.provider,
-        sessions: backend.sessions.map((s) => ({ provider: s.provider, attempts: s.attempts.map((a) => ({ ...a })), runs: s.runs, nodes: s.nodes, opTypes: [...s.opTypes] })),
+        reasons: [...backend.reasons],
+        sessions: backend.sessions.map((s) => ({
+          provider: s.provider,
+          shapes: s.shapes,
+          attempts: s.attempts.map((a) => ({ ...a, ...(a.freeDimensionOverrides ? { freeDimensionOverrides: { ...a.freeDimensionOverrides } } : {}) })),
+          runs: s.runs,
+          nodes: s.nodes,
+          opTypes: [...s.opTypes],
+        })),
       };
     } finally {
       backend.dispose();

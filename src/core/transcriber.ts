@@ -8,6 +8,7 @@
 import type { WhisperModel } from './model/model.ts';
 import type { WhisperBackend } from './model/ops.ts';
 import type { ExecutionLayout, ExecutionPrecision } from './device/plan.ts';
+import type { WebNnContextAttempt } from './device/probe.ts';
 import { applyPrecision, matrixPrecision } from './device/weight-precision.ts';
 import { LAYOUTS_BY_BACKEND } from './device/layouts.ts';
 import type { KernelVariants } from '../kernels-wgsl/variants.ts';
@@ -65,6 +66,11 @@ export interface TranscriberOptions {
    * from `store` when there is one (see createWebGpuBackend).
    */
   autotune?: { store?: VariantStore | null; budgetMs?: number };
+  /**
+   * 'webnn' only: the WebNN contexts the device probe created, so the backend reads each device's
+   * preferred input layout from them instead of creating contexts again.
+   */
+  webnnContexts?: readonly WebNnContextAttempt[];
   /** Download/read progress while loading the model. */
   onProgress?: LoadModelOptions['onProgress'];
   /** Cancels loading the model. */
@@ -242,7 +248,7 @@ async function buildBackend(name: BackendName, options: TranscriberOptions, layo
     }
     case 'webnn': {
       const { createOnnxBackend } = await import('../onnx/backend.ts');
-      return createOnnxBackend({ layout: layout as 'row-major' | 'channels-first' });
+      return createOnnxBackend({ layout: layout as 'row-major' | 'channels-first', ...(options.webnnContexts ? { webnnContexts: options.webnnContexts } : {}) });
     }
     default:
       return createReferenceBackend();
@@ -256,6 +262,8 @@ interface BackendFacts {
   allocatedBytes?: number;
   variants?: KernelVariants;
   tuning?: { source: string; spentMs: number; measured: number };
+  /** What the backend itself noted while it built (the webnn backend: providers, layouts). */
+  reasons?: readonly string[];
 }
 
 function weightBytesOf(model: WhisperModel): number {
@@ -283,6 +291,7 @@ function describeExecution(backend: WhisperBackend<any, any>, layout: ExecutionL
     reasons.push(`layout ${appliedLayout}`);
   }
   reasons.push(precision?.reason ?? `precision ${storedPrecision}: as stored`);
+  if (Array.isArray(facts.reasons)) reasons.push(...facts.reasons);
   if (facts.tuning) reasons.push(`kernel variants "${facts.tuning.source}"${facts.tuning.source === 'tuned' ? ` (${facts.tuning.measured} micro-benchmark${facts.tuning.measured === 1 ? '' : 's'} in ${Math.round(facts.tuning.spentMs)} ms)` : ''}`);
   return {
     backend: backend.name,

@@ -12,21 +12,19 @@
  * The epilogue is wgsl-common's MATMUL_EPILOGUE_WGSL (finishAt, with the channels-first index).
  */
 import { channelsFirstSequenceMultiple } from '../core/layout/channels-first.ts';
-import { GpuUnavailableError, readFloat32 } from './device.ts';
+import { GpuUnavailableError } from './device.ts';
 import type { GpuLinearWeights } from './matmul.ts';
 import {
   cachedPipeline,
-  checkBuffer,
+  checkActivations,
   checkCount,
-  createStorage,
-  destroyAll,
   foldedGrid,
   MATMUL_EPILOGUE_WGSL,
   recordDispatch,
-  runRecorded,
+  residualPlaceholder,
+  runOnActivations,
   shapeError,
   uniformWords,
-  uploadStorage,
   type GpuRecording,
 } from './wgsl-common.ts';
 
@@ -62,10 +60,7 @@ export function recordConv1x1ChannelsFirst(recording: GpuRecording, args: Conv1x
   if (!Number.isSafeInteger(paddedSequence) || paddedSequence < sequence || paddedSequence % multiple !== 0) {
     throw shapeError(`${KERNEL}: the padded sequence must be a multiple of ${multiple} holding ${sequence} positions, got ${paddedSequence}`);
   }
-  checkBuffer(KERNEL, 'x', x, batch * k * paddedSequence);
-  checkBuffer(KERNEL, 'output', output, batch * n * paddedSequence);
-  if (residual) checkBuffer(KERNEL, 'residual', residual, batch * n * paddedSequence);
-  if (output === x || output === residual) throw shapeError(`${KERNEL}: the output buffer must not also be an input`);
+  checkActivations(KERNEL, args, batch * k * paddedSequence, batch * n * paddedSequence);
   if (weights.dtype === 'f16' && !device.features.has('shader-f16')) {
     throw new GpuUnavailableError('f16 weights need a device created with the "shader-f16" feature');
   }
@@ -80,7 +75,7 @@ export function recordConv1x1ChannelsFirst(recording: GpuRecording, args: Conv1x
     recording,
     label,
     cachedPipeline(device, label, conv1x1ChannelsFirstShader(weights.dtype)),
-    [params, x, weights.weight, weights.bias, output, residual ?? placeholderBuffer(device)],
+    [params, x, weights.weight, weights.bias, output, residual ?? residualPlaceholder(device)],
     [groupsX, groupsY, batch],
   );
 }
@@ -98,29 +93,9 @@ export async function runConv1x1ChannelsFirst(
     throw shapeError(`${KERNEL}: ${x.length} values of x are not (${shape.batch}, ${weights.inFeatures}, 1, ${shape.paddedSequence})`);
   }
   if (options.residual && options.residual.length !== outputValues) throw shapeError(`${KERNEL}: ${options.residual.length} residual values, the output has ${outputValues}`);
-  const buffers = {
-    x: uploadStorage(device, `${KERNEL} x`, x),
-    residual: options.residual ? uploadStorage(device, `${KERNEL} residual`, options.residual) : undefined,
-    output: createStorage(device, `${KERNEL} output`, outputValues),
-  };
-  try {
-    await runRecorded(device, KERNEL, (recording) => recordConv1x1ChannelsFirst(recording, { ...shape, ...buffers, weights, gelu: options.gelu }));
-    return await readFloat32(device, buffers.output, outputValues);
-  } finally {
-    destroyAll(Object.values(buffers));
-  }
-}
-
-const placeholders = new WeakMap<GPUDevice, GPUBuffer>();
-
-/** Bound in place of an absent residual, which the shader then never reads. */
-function placeholderBuffer(device: GPUDevice): GPUBuffer {
-  let buffer = placeholders.get(device);
-  if (!buffer) {
-    buffer = device.createBuffer({ label: `${KERNEL} residual placeholder`, size: 16, usage: GPUBufferUsage.STORAGE });
-    placeholders.set(device, buffer);
-  }
-  return buffer;
+  return runOnActivations(device, KERNEL, x, options.residual, outputValues, (recording, buffers) =>
+    recordConv1x1ChannelsFirst(recording, { ...shape, ...buffers, weights, gelu: options.gelu }),
+  );
 }
 
 export function conv1x1ChannelsFirstShader(weightDType: 'f32' | 'f16'): string {

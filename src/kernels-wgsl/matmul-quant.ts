@@ -18,18 +18,19 @@
  */
 import type { WeightDType, WeightTensor } from '../core/model/weights.ts';
 import { DTYPE_LAYOUT } from '../core/model/dtype.ts';
-import { GpuKernelError, readFloat32 } from './device.ts';
 import {
   cachedPipeline,
-  checkBuffer,
+  checkActivations,
   checkCount,
-  createStorage,
-  destroyAll,
   foldedGrid,
   MATMUL_EPILOGUE_WGSL,
   recordDispatch,
-  runRecorded,
+  residualPlaceholder,
+  runOnActivations,
   shapeError,
+  tileGrid,
+  tileProductWgsl,
+  tileStoreWgsl,
   uniformWords,
   uploadStorage,
   type GpuRecording,
@@ -183,26 +184,14 @@ export function recordQuantizedMatmul(recording: GpuRecording, args: QuantizedMa
   const n = weights.outFeatures;
   const k = weights.inFeatures;
   checkCount(KERNEL, 'm', m);
-  checkBuffer(KERNEL, 'x', x, m * k);
-  checkBuffer(KERNEL, 'output', output, m * n);
-  if (residual) checkBuffer(KERNEL, 'residual', residual, m * n);
-  if (output === x || output === residual) throw shapeError(`${KERNEL}: the output buffer must not also be an input`);
+  checkActivations(KERNEL, args, m * k, m * n);
   const variant = args.variant ?? quantizedMatmulVariant(m);
   if (variant.kind === 'gemv' && (!Number.isInteger(variant.rows) || variant.rows !== m || m > QUANT_GEMV_MAX_ROWS)) {
     throw shapeError(`${KERNEL}: a gemv variant for ${variant.rows} rows cannot multiply ${m} rows (it takes exactly its own count, at most ${QUANT_GEMV_MAX_ROWS})`);
   }
 
   const device = recording.device;
-  let grid: [number, number];
-  if (variant.kind === 'tiled') {
-    grid = [Math.ceil(n / QUANT_TILE_N), Math.ceil(m / QUANT_TILE_M)];
-    const limit = device.limits.maxComputeWorkgroupsPerDimension;
-    if (grid[0] > limit || grid[1] > limit) {
-      throw new GpuKernelError(KERNEL, `[${m}, ${n}] needs ${grid[0]} × ${grid[1]} workgroups, more than maxComputeWorkgroupsPerDimension (${limit})`);
-    }
-  } else {
-    grid = foldedGrid(device, KERNEL, Math.ceil(n / GEMV_COLUMNS));
-  }
+  const grid = variant.kind === 'tiled' ? tileGrid(device, KERNEL, m, n, QUANT_TILE_M, QUANT_TILE_N) : foldedGrid(device, KERNEL, Math.ceil(n / GEMV_COLUMNS));
   const code = variant.kind === 'tiled' ? tiledShader(weights.dtype) : gemvShader(weights.dtype, variant.rows);
   const label = `${KERNEL} ${variant.kind} ${weights.dtype}`;
   const params = uniformWords(recording, label, [m, n, k, k / QUANT_BLOCK, grid[0], args.gelu ? 1 : 0, residual ? 1 : 0, 0]);
@@ -210,7 +199,7 @@ export function recordQuantizedMatmul(recording: GpuRecording, args: QuantizedMa
     recording,
     label,
     cachedPipeline(device, label, code),
-    [params, x, weights.blocks, weights.bias, output, residual ?? placeholderBuffer(device)],
+    [params, x, weights.blocks, weights.bias, output, residual ?? residualPlaceholder(device)],
     grid,
   );
 }
@@ -226,31 +215,9 @@ export async function runQuantizedMatmul(
   const n = weights.outFeatures;
   if (x.length !== m * weights.inFeatures) throw shapeError(`${KERNEL}: ${x.length} values of x are not [${m}, ${weights.inFeatures}]`);
   if (options.residual && options.residual.length !== m * n) throw shapeError(`${KERNEL}: ${options.residual.length} residual values are not [${m}, ${n}]`);
-  const buffers = {
-    x: uploadStorage(device, `${KERNEL} x`, x),
-    residual: options.residual ? uploadStorage(device, `${KERNEL} residual`, options.residual) : undefined,
-    output: createStorage(device, `${KERNEL} output`, m * n),
-  };
-  try {
-    await runRecorded(device, KERNEL, (recording) =>
-      recordQuantizedMatmul(recording, { ...buffers, m, weights, gelu: options.gelu, variant: options.variant }),
-    );
-    return await readFloat32(device, buffers.output, m * n);
-  } finally {
-    destroyAll(Object.values(buffers));
-  }
-}
-
-/** Bound in place of an absent residual, which the shader then never reads. */
-const placeholders = new WeakMap<GPUDevice, GPUBuffer>();
-
-function placeholderBuffer(device: GPUDevice): GPUBuffer {
-  let buffer = placeholders.get(device);
-  if (!buffer) {
-    buffer = device.createBuffer({ label: `${KERNEL} residual placeholder`, size: 16, usage: GPUBufferUsage.STORAGE });
-    placeholders.set(device, buffer);
-  }
-  return buffer;
+  return runOnActivations(device, KERNEL, x, options.residual, m * n, (recording, buffers) =>
+    recordQuantizedMatmul(recording, { ...buffers, m, weights, gelu: options.gelu, variant: options.variant }),
+  );
 }
 
 /** WGSL: the four bytes of a word as signed integers (ggml's int8 quants), low byte first. */
@@ -391,25 +358,11 @@ ${rows
   )
   .join('\n')}
     workgroupBarrier();
-    for (var kk = 0u; kk < ${QUANT_BLOCK}u; kk++) {
-      let a = xTile[kk * SIDE + local.y];
-      let bw = wTile[kk * SIDE + local.x];
-${rows.map((i) => `      acc${i} = fma(vec4<f32>(a.${c[i]}), bw, acc${i});`).join('\n')}
-    }
+${tileProductWgsl(`${QUANT_BLOCK}u`, 'SIDE', 'SIDE', 'bw')}
     workgroupBarrier();
   }
 
-  let colBase = col0 + local.x * 4u;
-${rows
-  .map(
-    (i) => `  {
-    let row = row0 + local.y * 4u + ${i}u;
-    if (row < params.m) {
-${rows.map((j) => `      if (colBase + ${j}u < params.n) { y[row * params.n + colBase + ${j}u] = finish(acc${i}.${c[j]}, row, colBase + ${j}u); }`).join('\n')}
-    }
-  }`,
-  )
-  .join('\n')}
+${tileStoreWgsl()}
 }
 `;
 }

@@ -15,7 +15,7 @@
  *   memory or barriers; split-K would leave most lanes idle when K has few vec4s.
  * The epilogue (and its GELU) is wgsl-common's MATMUL_EPILOGUE_WGSL, shared with the quantized matmul.
  */
-import { MATMUL_EPILOGUE_WGSL } from './wgsl-common.ts';
+import { MATMUL_EPILOGUE_WGSL, tileProductWgsl, tileStoreWgsl } from './wgsl-common.ts';
 
 export const TILE_M = 64;
 export const TILE_N = 64;
@@ -187,29 +187,11 @@ ${rows
   )
   .join('\n')}
     workgroupBarrier();
-    for (var kk = 0u; kk < TILE_K; kk++) {
-      let a = xTile[kk * ${threadsM}u + local.y];
-      let b = wTile[kk * ${threadsN}u + local.x];
-${rows.map((i) => `      acc${i} = fma(vec4<f32>(a.${components[i]}), b, acc${i});`).join('\n')}
-    }
+${tileProductWgsl('TILE_K', `${threadsM}u`, `${threadsN}u`, 'b')}
     workgroupBarrier();
   }
 
-  let colBase = col0 + local.x * ${BLOCK}u;
-${rows
-  .map(
-    (i) => `  {
-    let row = row0 + local.y * ${BLOCK}u + ${i}u;
-    if (row < params.m) {
-${rows
-  .map(
-    (j) => `      if (colBase + ${j}u < params.n) { y[row * params.n + colBase + ${j}u] = finish(acc${i}.${components[j]}, row, colBase + ${j}u); }`,
-  )
-  .join('\n')}
-    }
-  }`,
-  )
-  .join('\n')}
+${tileStoreWgsl()}
 }
 `;
 }

@@ -19,21 +19,22 @@
  */
 import type { GpuTiledQ8Weight, GpuTiledWeight } from '../core/layout/gpu-tiles.ts';
 import { GPU_TILE_K, GPU_TILE_N } from '../core/layout/gpu-tiles.ts';
-import { GpuKernelError, readFloat32 } from './device.ts';
 import { SIGNED_BYTES_WGSL } from './matmul-quant.ts';
 import type { RegisterBlock } from './matmul-shaders.ts';
 import { kernelVariants } from './variants.ts';
 import {
   cachedPipeline,
-  checkBuffer,
+  checkActivations,
   checkCount,
-  createStorage,
-  destroyAll,
   foldedGrid,
   MATMUL_EPILOGUE_WGSL,
   recordDispatch,
-  runRecorded,
+  residualPlaceholder,
+  runOnActivations,
   shapeError,
+  tileGrid,
+  tileProductWgsl,
+  tileStoreWgsl,
   uniformWords,
   uploadStorage,
   type GpuRecording,
@@ -136,21 +137,15 @@ export function recordTiledWeightsMatmul(recording: GpuRecording, args: TiledWei
   const n = weights.outFeatures;
   const k = weights.inFeatures;
   checkCount(KERNEL, 'm', m);
-  checkBuffer(KERNEL, 'x', x, m * k);
-  checkBuffer(KERNEL, 'output', output, m * n);
-  if (residual) checkBuffer(KERNEL, 'residual', residual, m * n);
-  if (output === x || output === residual) throw shapeError(`${KERNEL}: the output buffer must not also be an input`);
+  checkActivations(KERNEL, args, m * k, m * n);
   const variant = args.variant ?? tiledWeightsVariant(device);
   checkVariant(variant);
 
   const kTiles = weights.paddedInFeatures / GPU_TILE_K;
   let grid: [number, number];
   if (variant.kind === 'workgroup') {
-    grid = [weights.paddedOutFeatures / GPU_TILE_N, Math.ceil(m / TILE_M)];
-    const limit = device.limits.maxComputeWorkgroupsPerDimension;
-    if (grid[0] > limit || grid[1] > limit) {
-      throw new GpuKernelError(KERNEL, `[${m}, ${n}] needs ${grid[0]} × ${grid[1]} workgroups, more than maxComputeWorkgroupsPerDimension (${limit})`);
-    }
+    // The weight's N is padded to whole tiles, so its column tiles are exactly the output's.
+    grid = tileGrid(device, KERNEL, m, n, TILE_M, GPU_TILE_N);
   } else {
     const threads = Math.ceil(m / variant.rowsPerThread) * (weights.paddedOutFeatures / variant.colsPerThread);
     grid = foldedGrid(device, KERNEL, Math.ceil(threads / variant.workgroup));
@@ -159,7 +154,7 @@ export function recordTiledWeightsMatmul(recording: GpuRecording, args: TiledWei
   const code = tiledWeightsShader(weights.format, variant, vectorX);
   const label = `${KERNEL} ${describeVariant(variant)} ${weights.format}${vectorX ? ' vec4-x' : ''}`;
   const params = uniformWords(recording, label, [m, n, k, kTiles, grid[0], args.gelu ? 1 : 0, residual ? 1 : 0, weights.paddedOutFeatures]);
-  recordDispatch(recording, label, cachedPipeline(device, label, code), [params, x, weights.weight, weights.bias, output, residual ?? placeholderBuffer(device)], grid);
+  recordDispatch(recording, label, cachedPipeline(device, label, code), [params, x, weights.weight, weights.bias, output, residual ?? residualPlaceholder(device)], grid);
 }
 
 /** Uploads x (and a residual), runs one matmul and reads y back (tests, benchmarks). */
@@ -173,19 +168,9 @@ export async function runTiledWeightsMatmul(
   const n = weights.outFeatures;
   if (x.length !== m * weights.inFeatures) throw shapeError(`${KERNEL}: ${x.length} values of x are not [${m}, ${weights.inFeatures}]`);
   if (options.residual && options.residual.length !== m * n) throw shapeError(`${KERNEL}: ${options.residual.length} residual values are not [${m}, ${n}]`);
-  const buffers = {
-    x: uploadStorage(device, `${KERNEL} x`, x),
-    residual: options.residual ? uploadStorage(device, `${KERNEL} residual`, options.residual) : undefined,
-    output: createStorage(device, `${KERNEL} output`, m * n),
-  };
-  try {
-    await runRecorded(device, KERNEL, (recording) =>
-      recordTiledWeightsMatmul(recording, { ...buffers, m, weights, gelu: options.gelu, variant: options.variant }),
-    );
-    return await readFloat32(device, buffers.output, m * n);
-  } finally {
-    destroyAll(Object.values(buffers));
-  }
+  return runOnActivations(device, KERNEL, x, options.residual, m * n, (recording, buffers) =>
+    recordTiledWeightsMatmul(recording, { ...buffers, m, weights, gelu: options.gelu, variant: options.variant }),
+  );
 }
 
 function describeVariant(variant: TiledWeightsVariant): string {
@@ -198,18 +183,6 @@ function checkVariant(variant: TiledWeightsVariant): void {
   if (!blocks.includes(variant.rowsPerThread) || !blocks.includes(variant.colsPerThread) || ![64, 128, 256].includes(variant.workgroup)) {
     throw shapeError(`${KERNEL}: register blocks ${variant.rowsPerThread}×${variant.colsPerThread} in workgroups of ${variant.workgroup} are not a supported variant`);
   }
-}
-
-const placeholders = new WeakMap<GPUDevice, GPUBuffer>();
-
-/** Bound in place of an absent residual, which the shader then never reads. */
-function placeholderBuffer(device: GPUDevice): GPUBuffer {
-  let buffer = placeholders.get(device);
-  if (!buffer) {
-    buffer = device.createBuffer({ label: `${KERNEL} residual placeholder`, size: 16, usage: GPUBufferUsage.STORAGE });
-    placeholders.set(device, buffer);
-  }
-  return buffer;
 }
 
 /**
@@ -329,25 +302,11 @@ ${parts
   )
   .join('\n')}
     workgroupBarrier();
-    for (var kk = 0u; kk < ${GPU_TILE_K}u; kk++) {
-      let a = xTile[kk * ${SIDE}u + local.y];
-      let b = wTile[kk * ${SIDE}u + local.x];
-${parts.map((i) => `      acc${i} = fma(vec4<f32>(a.${c[i]}), b, acc${i});`).join('\n')}
-    }
+${tileProductWgsl(`${GPU_TILE_K}u`, `${SIDE}u`, `${SIDE}u`, 'b')}
     workgroupBarrier();
   }
 
-  let colBase = col0 + local.x * 4u;
-${parts
-  .map(
-    (i) => `  {
-    let row = row0 + local.y * 4u + ${i}u;
-    if (row < params.m) {
-${parts.map((j) => `      if (colBase + ${j}u < params.n) { y[row * params.n + colBase + ${j}u] = finish(acc${i}.${c[j]}, row, colBase + ${j}u); }`).join('\n')}
-    }
-  }`,
-  )
-  .join('\n')}
+${tileStoreWgsl()}
 }
 `;
 }

@@ -7,12 +7,11 @@
  * encoder pass or decoder step is one submission; `recordLinear` is the one entry the backend
  * uses, choosing the kernel from the weight's dtype.
  */
-import { MurmurError } from '../core/errors.ts';
 import { f32ToF16 } from '../core/model/dtype.ts';
 import { GpuKernelError, GpuUnavailableError } from './device.ts';
 import { recordQuantizedMatmul, type GpuQuantizedLinear } from './matmul-quant.ts';
 import { kernelVariants } from './variants.ts';
-import { cachedPipeline, runRecorded, uniformWords, type GpuRecording } from './wgsl-common.ts';
+import { cachedPipeline, residualPlaceholder, runRecorded, shapeError, tileGrid, uniformWords, type GpuRecording } from './wgsl-common.ts';
 import {
   COLUMNS_PER_GROUP,
   GEMV_COLUMNS,
@@ -184,7 +183,7 @@ export function recordMatmul(recording: GpuRecording, args: MatmulArgs): void {
     { binding: 2, resource: { buffer: weights.weight } },
     { binding: 3, resource: { buffer: weights.bias } },
     { binding: 4, resource: { buffer: output, size: byteSize(m * n) } },
-    { binding: 5, resource: residual ? { buffer: residual, size: byteSize(m * n) } : { buffer: placeholderBuffer(device) } },
+    { binding: 5, resource: residual ? { buffer: residual, size: byteSize(m * n) } : { buffer: residualPlaceholder(device) } },
   ];
   const label = describeConfig(config);
   const bindGroup = device.createBindGroup({ label, layout: pipeline.getBindGroupLayout(0), entries });
@@ -241,18 +240,6 @@ export function matmulPipelineCount(device: GPUDevice): number {
   return compiledSources.get(device)?.size ?? 0;
 }
 
-/** Bound in place of an absent residual, which the shader then never reads. */
-const placeholders = new WeakMap<GPUDevice, GPUBuffer>();
-
-function placeholderBuffer(device: GPUDevice): GPUBuffer {
-  let buffer = placeholders.get(device);
-  if (!buffer) {
-    buffer = device.createBuffer({ label: 'matmul residual placeholder', size: 4, usage: GPUBufferUsage.STORAGE });
-    placeholders.set(device, buffer);
-  }
-  return buffer;
-}
-
 function describeConfig({ variant, weightDType }: MatmulShaderConfig): string {
   const kind =
     variant.kind === 'tiled'
@@ -287,14 +274,8 @@ function checkVariant(device: GPUDevice, variant: MatmulVariant, weights: GpuLin
 }
 
 function dispatchGrid(device: GPUDevice, variant: MatmulVariant, m: number, n: number): [number, number] {
+  if (variant.kind === 'tiled') return tileGrid(device, KERNEL, m, n, TILE_M, TILE_N);
   const limit = device.limits.maxComputeWorkgroupsPerDimension;
-  if (variant.kind === 'tiled') {
-    const grid: [number, number] = [Math.ceil(n / TILE_N), Math.ceil(m / TILE_M)];
-    if (grid[0] > limit || grid[1] > limit) {
-      throw new GpuKernelError(KERNEL, `[${m}, ${n}] needs ${grid[0]} × ${grid[1]} workgroups, more than maxComputeWorkgroupsPerDimension (${limit})`);
-    }
-    return grid;
-  }
   if (variant.kind === 'register') {
     const threads = Math.ceil(m / variant.rowsPerThread) * Math.ceil(n / variant.colsPerThread);
     const groups = Math.ceil(threads / variant.workgroup);
@@ -326,8 +307,4 @@ function byteSize(values: number): number {
 
 function roundUp(value: number, multiple: number): number {
   return Math.ceil(value / multiple) * multiple;
-}
-
-function shapeError(problem: string): MurmurError {
-  return new MurmurError('SHAPE', problem);
 }

@@ -1,10 +1,11 @@
 /**
  * What the WGSL kernels share: recording several dispatches into one command encoder (with the
  * small uniform and index buffers they need freed after the submission), a per-device pipeline
- * cache, exact GELU in WGSL, and the shape checks every kernel makes before it records anything.
+ * cache, exact GELU in WGSL, the shape checks every kernel makes before it records anything, and
+ * the upload-run-read sequence of the `run…` helpers.
  */
 import { MurmurError } from '../core/errors.ts';
-import { submitChecked } from './device.ts';
+import { GpuKernelError, readFloat32, submitChecked } from './device.ts';
 
 /**
  * Where kernels record their work: one command encoder (one submission for a whole decoder step)
@@ -123,6 +124,19 @@ export function foldedGrid(device: GPUDevice, kernel: string, count: number): [n
 }
 
 /**
+ * One workgroup per tileM × tileN tile of an [m, n] output, as [column tiles, row tiles]; a
+ * GpuKernelError when either count exceeds the device's limit.
+ */
+export function tileGrid(device: GPUDevice, kernel: string, m: number, n: number, tileM: number, tileN: number): [number, number] {
+  const grid: [number, number] = [Math.ceil(n / tileN), Math.ceil(m / tileM)];
+  const limit = device.limits.maxComputeWorkgroupsPerDimension;
+  if (grid[0] > limit || grid[1] > limit) {
+    throw new GpuKernelError(kernel, `[${m}, ${n}] needs ${grid[0]} × ${grid[1]} workgroups, more than maxComputeWorkgroupsPerDimension (${limit})`);
+  }
+  return grid;
+}
+
+/**
  * Exact GELU, x·Φ(x) = x·erfc(-x/√2)/2 (PyTorch's default, not the tanh form). WGSL has no erf:
  * erfc on z ≥ 0 is the Chebyshev-fitted form t·exp(-z² + P(t)), t = 1/(1 + z/2), whose relative
  * error is below 1.2e-7 everywhere, so the negative tail keeps its precision too. For x ≥ 0 the
@@ -162,6 +176,40 @@ fn finish(sum: f32, row: u32, col: u32) -> f32 {
 }
 `;
 
+/**
+ * The workgroup-tiled matmuls (matmul-shaders, matmul-quant, matmul-tiled-weights) give each
+ * invocation a 4 × 4 piece of the output tile, rows local.y·4.., columns local.x·4.., held in
+ * acc0..acc3 (one vec4 of columns per row). This WGSL multiplies `depth` values of k out of the
+ * transposed workgroup tiles xTile ([k][rows / 4], `xSide` vec4s per k) and wTile ([k][columns / 4],
+ * `wSide` per k); `weight` names the local holding the wTile vector. Arguments are WGSL expressions.
+ */
+export function tileProductWgsl(depth: string, xSide: string, wSide: string, weight: string): string {
+  const rows = [0, 1, 2, 3];
+  const c = ['x', 'y', 'z', 'w'];
+  return `    for (var kk = 0u; kk < ${depth}; kk++) {
+      let a = xTile[kk * ${xSide} + local.y];
+      let ${weight} = wTile[kk * ${wSide} + local.x];
+${rows.map((i) => `      acc${i} = fma(vec4<f32>(a.${c[i]}), ${weight}, acc${i});`).join('\n')}
+    }`;
+}
+
+/** Stores tileProductWgsl's 4 × 4 piece, through the matmul epilogue, into y [m, n] from output row row0 and column col0. */
+export function tileStoreWgsl(): string {
+  const rows = [0, 1, 2, 3];
+  const c = ['x', 'y', 'z', 'w'];
+  return `  let colBase = col0 + local.x * 4u;
+${rows
+  .map(
+    (i) => `  {
+    let row = row0 + local.y * 4u + ${i}u;
+    if (row < params.m) {
+${rows.map((j) => `      if (colBase + ${j}u < params.n) { y[row * params.n + colBase + ${j}u] = finish(acc${i}.${c[j]}, row, colBase + ${j}u); }`).join('\n')}
+    }
+  }`,
+  )
+  .join('\n')}`;
+}
+
 /** A mismatch between a kernel's arguments, named with the shapes involved. */
 export function shapeError(problem: string): MurmurError {
   return new MurmurError('SHAPE', problem);
@@ -169,6 +217,23 @@ export function shapeError(problem: string): MurmurError {
 
 export function checkCount(kernel: string, name: string, value: number, minimum = 1): void {
   if (!Number.isSafeInteger(value) || value < minimum) throw shapeError(`${kernel}: ${name} must be an integer ≥ ${minimum}, got ${value}`);
+}
+
+/** The activations a matmul-like kernel reads and writes. */
+export interface ActivationBuffers {
+  x: GPUBuffer;
+  /** Added after the GELU. */
+  residual?: GPUBuffer;
+  /** Must not be x or residual. */
+  output: GPUBuffer;
+}
+
+/** Checks x, the output and the residual hold their values (counted in 4-byte elements) and that the output is neither input. */
+export function checkActivations(kernel: string, { x, residual, output }: ActivationBuffers, xValues: number, outputValues: number): void {
+  checkBuffer(kernel, 'x', x, xValues);
+  checkBuffer(kernel, 'output', output, outputValues);
+  if (residual) checkBuffer(kernel, 'residual', residual, outputValues);
+  if (output === x || output === residual) throw shapeError(`${kernel}: the output buffer must not also be an input`);
 }
 
 /** The buffer must hold at least `values` 4-byte elements. */
@@ -196,4 +261,41 @@ export function createStorage(device: GPUDevice, label: string, count: number): 
 /** Destroys every buffer given (the `run…` helpers' cleanup). */
 export function destroyAll(buffers: readonly (GPUBuffer | undefined)[]): void {
   for (const buffer of buffers) buffer?.destroy();
+}
+
+/**
+ * Uploads x (and a residual), records one kernel over them into its own submission, reads the
+ * output's `outputValues` values back and frees all three: the `run…` helpers (tests, benchmarks).
+ */
+export async function runOnActivations(
+  device: GPUDevice,
+  kernel: string,
+  x: Float32Array,
+  residual: Float32Array | undefined,
+  outputValues: number,
+  record: (recording: GpuRecording, buffers: ActivationBuffers) => void,
+): Promise<Float32Array> {
+  const buffers: ActivationBuffers = {
+    x: uploadStorage(device, `${kernel} x`, x),
+    residual: residual ? uploadStorage(device, `${kernel} residual`, residual) : undefined,
+    output: createStorage(device, `${kernel} output`, outputValues),
+  };
+  try {
+    await runRecorded(device, kernel, (recording) => record(recording, buffers));
+    return await readFloat32(device, buffers.output, outputValues);
+  } finally {
+    destroyAll(Object.values(buffers));
+  }
+}
+
+const placeholders = new WeakMap<GPUDevice, GPUBuffer>();
+
+/** Bound in place of an absent residual, which the shader then never reads (one per device, shared by every kernel). */
+export function residualPlaceholder(device: GPUDevice): GPUBuffer {
+  let buffer = placeholders.get(device);
+  if (!buffer) {
+    buffer = device.createBuffer({ label: 'residual placeholder', size: 16, usage: GPUBufferUsage.STORAGE });
+    placeholders.set(device, buffer);
+  }
+  return buffer;
 }

@@ -171,7 +171,7 @@ function storedDtype(model: WhisperModel): string {
 }
 
 /** How the plan applies to one backend: the options to build it with, and what differs from the plan and why. */
-function settingsFor(backend: ExecutionBackend, plan: ExecutionPlan, pinnedVariants: boolean): { options: Partial<TranscriberOptions>; applied: AttemptExecution } {
+function settingsFor(backend: ExecutionBackend, plan: ExecutionPlan, profile: DeviceProfile, pinnedVariants: boolean): { options: Partial<TranscriberOptions>; applied: AttemptExecution } {
   const reasons: string[] = [];
   const consumable = LAYOUTS_BY_BACKEND[backend];
   const layout = consumable.includes(plan.layout) ? plan.layout : 'row-major';
@@ -183,6 +183,7 @@ function settingsFor(backend: ExecutionBackend, plan: ExecutionPlan, pinnedVaria
     ...(layout !== 'row-major' ? { layout } : {}),
     ...(precisionApplies ? { precision: plan.precision } : {}),
     ...(backend === 'wasm' ? { threads: plan.threads } : {}),
+    ...(backend === 'webnn' && profile.webnn.available ? { webnnContexts: profile.webnn.contexts } : {}),
   };
   const applied: AttemptExecution = { layout, precision: precisionApplies ? plan.precision : 'f32', reasons };
   if (backend === 'wasm') applied.threads = plan.threads;
@@ -210,10 +211,10 @@ function appliedFrom(asked: AttemptExecution, execution: AppliedExecution): Atte
 }
 
 /** Builds the first backend of the plan that works; records what each attempt was built with and why the others did not build. */
-async function buildFromPlan(model: WhisperModel, plan: ExecutionPlan, pinnedVariants: boolean): Promise<{ transcriber: Transcriber; backend: ExecutionBackend; attempts: BackendAttempt[] }> {
+async function buildFromPlan(model: WhisperModel, plan: ExecutionPlan, profile: DeviceProfile, pinnedVariants: boolean): Promise<{ transcriber: Transcriber; backend: ExecutionBackend; attempts: BackendAttempt[] }> {
   const attempts: BackendAttempt[] = [];
   for (const backend of plan.backendOrder) {
-    const { options, applied } = settingsFor(backend, plan, pinnedVariants);
+    const { options, applied } = settingsFor(backend, plan, profile, pinnedVariants);
     try {
       const transcriber = await createLocalTranscriber({ model, backend: backend as BackendName, ...options });
       attempts.push({ backend, outcome: 'used', applied: appliedFrom(applied, transcriber.execution) });
@@ -301,7 +302,7 @@ export function createEngineHost(): EngineHost {
         const { plan, profile } = await planFor(model, options);
         onProgress?.({ stage: 'plan', progress: 1 });
         onProgress?.({ stage: 'compile', progress: 0 });
-        const built = await buildFromPlan(model, plan, options.plan?.kernelVariants !== undefined);
+        const built = await buildFromPlan(model, plan, profile, options.plan?.kernelVariants !== undefined);
         if (disposed) {
           built.transcriber.dispose();
           throw new MurmurError('DISPOSED', 'the transcriber was disposed');

@@ -8,6 +8,7 @@ import { createLogitsSource, encode, type MelInput } from '../../src/core/model/
 import { createReferenceBackend } from '../../src/core/reference/backend.ts';
 import { defaultPrompt } from '../../src/core/decoding/greedy.ts';
 import { logMelWindow, SAMPLE_RATE } from '../../src/core/audio/mel.ts';
+import { argmax, maxDifference } from '../backend-parity.ts';
 
 /** A few seconds of a deterministic chirp with a little noise: speech-like enough for a mel. */
 export function testAudio(seconds = 4): Float32Array {
@@ -41,22 +42,6 @@ export interface ParityReport {
   referenceStepMs: number[];
   /** Anything not finite in the GPU results. */
   nonFinite: string[];
-}
-
-function argmax(values: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < values.length; i++) if (values[i]! > values[best]!) best = i;
-  return best;
-}
-
-function maxError(actual: Float32Array, expected: Float32Array): number {
-  if (actual.length !== expected.length) return Infinity;
-  let worst = 0;
-  for (let i = 0; i < actual.length; i++) {
-    const error = Math.abs(actual[i]! - expected[i]!);
-    if (!(error <= worst)) worst = Number.isNaN(error) ? Infinity : error;
-  }
-  return worst;
 }
 
 function countNonFinite(values: Float32Array): number {
@@ -95,7 +80,7 @@ export async function compareWithReference<T, W>(gpu: WhisperBackend<T, W>, mode
     const gpuFeatures = encode(gpu.ops, gpuModel, mel);
     const gpuEncoded = await gpu.ops.read(gpuFeatures);
     report.gpuEncoderMs = performance.now() - start;
-    report.encoderError = maxError(gpuEncoded, refEncoded);
+    report.encoderError = maxDifference(gpuEncoded, refEncoded);
     if (countNonFinite(gpuEncoded) > 0) report.nonFinite.push(`encoder output: ${countNonFinite(gpuEncoded)} values`);
 
     const refSource = createLogitsSource(reference.ops, refModel, refFeatures);
@@ -109,7 +94,7 @@ export async function compareWithReference<T, W>(gpu: WhisperBackend<T, W>, mode
         start = performance.now();
         const actual = await gpuSource.next(tokens);
         report.gpuStepMs.push(performance.now() - start);
-        report.stepErrors.push(maxError(actual, expected));
+        report.stepErrors.push(maxDifference(actual, expected));
         if (countNonFinite(actual) > 0) report.nonFinite.push(`step ${step} logits: ${countNonFinite(actual)} values`);
         report.referenceTokens.push(argmax(expected));
         report.gpuTokens.push(argmax(actual));

@@ -18,6 +18,7 @@ import { isSplitLinear } from '../../src/kernels-wgsl/linear-layers.ts';
 import { skipWithoutSharedData } from '../shared-data.ts';
 import { acquireNodeGpu, deviceOrSkip, type NodeGpu } from './node-gpu.ts';
 import { testMel } from './webgpu-backend-cases.ts';
+import { argmax, maxDifference } from '../backend-parity.ts';
 
 const TOLERANCE = 1e-6;
 const KiB = 1024;
@@ -61,7 +62,7 @@ async function decode(backend: WebGpuBackend, model: WhisperModel, steps: number
     for (let step = 0; step < steps; step++) {
       const values = await source.next(tokens);
       logits.push(values);
-      tokens.push(values.indexOf(Math.max(...values)));
+      tokens.push(argmax(values));
     }
   } finally {
     source.dispose();
@@ -69,13 +70,6 @@ async function decode(backend: WebGpuBackend, model: WhisperModel, steps: number
     backend.releaseWeights(weights);
   }
   return { encoded, logits, chunks, linearKernels: backend.stats().linearKernels };
-}
-
-function maxError(actual: Float32Array, expected: Float32Array): number {
-  assert.equal(actual.length, expected.length);
-  let worst = 0;
-  for (let i = 0; i < actual.length; i++) worst = Math.max(worst, Math.abs(actual[i]! - expected[i]!));
-  return worst;
 }
 
 interface SplitCase {
@@ -142,8 +136,8 @@ describe('weights split across bindings in Node', () => {
         t.diagnostic(`split run ${(performance.now() - started).toFixed(0)} ms, chunks ${JSON.stringify(actual.chunks)}, kernels ${JSON.stringify(actual.linearKernels)}`);
         assert.deepEqual(expected.chunks, { logits: 1, table: 1, fc1: 1, fc2: 1 }, 'the unsplit backend split nothing');
         c.expect(actual.chunks);
-        const encoderError = maxError(actual.encoded, expected.encoded);
-        const stepErrors = actual.logits.map((logits, step) => maxError(logits, expected.logits[step]!));
+        const encoderError = maxDifference(actual.encoded, expected.encoded);
+        const stepErrors = actual.logits.map((logits, step) => maxDifference(logits, expected.logits[step]!));
         t.diagnostic(`worst errors: encoder ${encoderError.toExponential(2)}, logits ${Math.max(...stepErrors).toExponential(2)}`);
         assert.ok(encoderError <= TOLERANCE, `encoder output off by ${encoderError}`);
         stepErrors.forEach((error, step) => assert.ok(error <= TOLERANCE, `step ${step}: logits off by ${error}`));

@@ -8,8 +8,7 @@ import * as ort from 'onnxruntime-web';
 import { createOnnxBackend, type OnnxBackend, type OrtModule } from '../../src/onnx/backend.ts';
 import { decodeModel } from '../../src/onnx/onnx-schema.ts';
 import { createReferenceBackend } from '../../src/core/reference/backend.ts';
-import { createDecoderState, createLogitsSource, decodeStep, encode, releaseDecoderState, reorderDecoderState, type MelInput, type ModelParameters } from '../../src/core/model/whisper.ts';
-import type { WhisperOps } from '../../src/core/model/ops.ts';
+import { createDecoderState, decodeStep, encode, releaseDecoderState, reorderDecoderState, type ModelParameters } from '../../src/core/model/whisper.ts';
 import type { WhisperDims } from '../../src/core/model/dims.ts';
 import type { WeightTensor, WhisperWeights } from '../../src/core/model/weights.ts';
 import { MurmurError } from '../../src/core/errors.ts';
@@ -18,73 +17,15 @@ import { createTranscriber } from '../../src/core/transcriber.ts';
 import { parseWav } from '../../src/core/audio/wav.ts';
 import { readFile } from 'node:fs/promises';
 import { comparableTranscript } from './transcriber-comparable.ts';
+import { assertParity, greedy, maxDifference, randomMel } from '../backend-parity.ts';
 import { SHARED_DATA, skipWithoutSharedData } from '../shared-data.ts';
 import { cachedSyntheticModel } from '../../scripts/synthetic/generate.ts';
-import { createRandom, syntheticWeights } from '../../scripts/synthetic/weights.ts';
+import { syntheticWeights } from '../../scripts/synthetic/weights.ts';
 import { presetDims } from '../../scripts/synthetic/presets.ts';
 
 const reference = createReferenceBackend();
 const JFK = `${SHARED_DATA}/audio/jfk.wav`;
 const skipJfk = skipWithoutSharedData('audio/jfk.wav');
-
-function randomMel(dims: WhisperDims, seed: number): MelInput {
-  const random = createRandom(seed);
-  const nFrames = 2 * dims.nAudioCtx;
-  return { data: Float32Array.from({ length: dims.nMels * nFrames }, () => random.uniform() * 2 - 1), nMels: dims.nMels, nFrames };
-}
-
-function maxDifference(a: Float32Array, b: Float32Array): number {
-  assert.equal(a.length, b.length);
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
-  return worst;
-}
-
-function argmax(values: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < values.length; i++) if (values[i]! > values[best]!) best = i;
-  return best;
-}
-
-interface Decoded {
-  tokens: number[];
-  logits: Float32Array[];
-  features: Float32Array;
-  ms: number;
-}
-
-/** Encode, then `steps` greedy (argmax) tokens after `prompt`, keeping every step's logits. */
-async function greedy<T, W>(ops: WhisperOps<T, W>, model: ModelParameters<W>, mel: MelInput, prompt: number[], steps: number): Promise<Decoded> {
-  const start = performance.now();
-  const features = encode(ops, model, mel);
-  const source = createLogitsSource(ops, model, features);
-  const tokens = [...prompt];
-  const logits: Float32Array[] = [];
-  try {
-    for (let i = 0; i < steps; i++) {
-      const row = await source.next(tokens);
-      logits.push(row);
-      tokens.push(argmax(row));
-    }
-    return { tokens: tokens.slice(prompt.length), logits, features: await ops.read(features), ms: performance.now() - start };
-  } finally {
-    source.dispose();
-    ops.release(features);
-  }
-}
-
-/** Asserts every step's logits within 1e-3 and the same tokens; returns the worst difference. */
-function assertParity(actual: Decoded, expected: Decoded): number {
-  assert.ok(maxDifference(actual.features, expected.features) < 1e-3, 'encoder features');
-  let worst = 0;
-  actual.logits.forEach((row, step) => {
-    const difference = maxDifference(row, expected.logits[step]!);
-    worst = Math.max(worst, difference);
-    assert.ok(difference < 1e-3, `step ${step}: logits differ by ${difference}`);
-  });
-  assert.deepEqual(actual.tokens, expected.tokens);
-  return worst;
-}
 
 async function withBackend<R>(run: (backend: OnnxBackend) => Promise<R>, options: Parameters<typeof createOnnxBackend>[0] = {}): Promise<R> {
   const backend = await createOnnxBackend(options);

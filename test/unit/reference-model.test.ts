@@ -9,24 +9,12 @@ import type { ModelParameters } from '../../src/core/model/whisper.ts';
 import type { WhisperDims } from '../../src/core/model/dims.ts';
 import type { WeightTensor } from '../../src/core/model/weights.ts';
 import { AudioError, MurmurError } from '../../src/core/errors.ts';
-import { createRandom, syntheticWeights } from '../../scripts/synthetic/weights.ts';
+import { syntheticWeights } from '../../scripts/synthetic/weights.ts';
 import { presetDims } from '../../scripts/synthetic/presets.ts';
+import { argmax, maxDifference, randomMel } from '../backend-parity.ts';
 
 /** Small and awkward: 3 heads of 5, odd audio length, a context of 10. */
 const smallDims: WhisperDims = { nMels: 4, nAudioCtx: 7, nAudioState: 15, nAudioHead: 3, nAudioLayer: 2, nTextCtx: 10, nTextState: 15, nTextHead: 3, nTextLayer: 2, nVocab: 40 };
-
-function randomMel(dims: WhisperDims, seed: number) {
-  const random = createRandom(seed);
-  const nFrames = 2 * dims.nAudioCtx;
-  return { data: Float32Array.from({ length: dims.nMels * nFrames }, () => random.uniform() * 2 - 1), nMels: dims.nMels, nFrames };
-}
-
-function maxDifference(a: Float32Array, b: Float32Array): number {
-  assert.equal(a.length, b.length);
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
-  return worst;
-}
 
 const small: ModelParameters<WeightTensor> = { dims: smallDims, weights: syntheticWeights(smallDims, 7) };
 
@@ -130,9 +118,7 @@ test("the 'mini' model: encoder and a 64-step greedy decode give finite logits, 
       assert.equal(logits.length, dims.nVocab);
       assert.ok(logits.every(Number.isFinite), `step ${step}: non-finite logits`);
       steps.push(logits);
-      let best = 0;
-      for (let i = 1; i < logits.length; i++) if (logits[i]! > logits[best]!) best = i;
-      sequence.push(best);
+      sequence.push(argmax(logits));
     }
     const perToken = (performance.now() - decodeStart) / 64;
     source.dispose();

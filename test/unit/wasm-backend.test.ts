@@ -8,60 +8,16 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createWasmBackend, type WasmBackend } from '../../src/kernels-wasm/backend.ts';
 import { createReferenceBackend } from '../../src/core/reference/backend.ts';
-import { createDecoderState, createLogitsSource, decodeStep, encode, releaseDecoderState, reorderDecoderState, type MelInput, type ModelParameters } from '../../src/core/model/whisper.ts';
-import type { WhisperOps } from '../../src/core/model/ops.ts';
+import { createDecoderState, createLogitsSource, decodeStep, encode, releaseDecoderState, reorderDecoderState, type ModelParameters } from '../../src/core/model/whisper.ts';
 import type { WhisperDims } from '../../src/core/model/dims.ts';
 import type { WeightDType, WeightTensor } from '../../src/core/model/weights.ts';
 import { MurmurError } from '../../src/core/errors.ts';
-import { createRandom, syntheticWeights } from '../../scripts/synthetic/weights.ts';
+import { syntheticWeights } from '../../scripts/synthetic/weights.ts';
 import { presetDims } from '../../scripts/synthetic/presets.ts';
+import { argmax, assertParity, greedy, maxDifference, randomMel, type Decoded } from '../backend-parity.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const reference = createReferenceBackend();
-
-function randomMel(dims: WhisperDims, seed: number): MelInput {
-  const random = createRandom(seed);
-  const nFrames = 2 * dims.nAudioCtx;
-  return { data: Float32Array.from({ length: dims.nMels * nFrames }, () => random.uniform() * 2 - 1), nMels: dims.nMels, nFrames };
-}
-
-function maxDifference(a: Float32Array, b: Float32Array): number {
-  assert.equal(a.length, b.length);
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
-  return worst;
-}
-
-function argmax(values: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < values.length; i++) if (values[i]! > values[best]!) best = i;
-  return best;
-}
-
-interface Decoded {
-  tokens: number[];
-  logits: Float32Array[];
-  features: Float32Array;
-}
-
-/** Encode, then `steps` greedy (argmax) tokens after `prompt`, keeping every step's logits. */
-async function greedy<T, W>(ops: WhisperOps<T, W>, model: ModelParameters<W>, mel: MelInput, prompt: number[], steps: number): Promise<Decoded> {
-  const features = encode(ops, model, mel);
-  const source = createLogitsSource(ops, model, features);
-  const tokens = [...prompt];
-  const logits: Float32Array[] = [];
-  try {
-    for (let i = 0; i < steps; i++) {
-      const row = await source.next(tokens);
-      logits.push(row);
-      tokens.push(argmax(row));
-    }
-    return { tokens: tokens.slice(prompt.length), logits, features: await ops.read(features) };
-  } finally {
-    source.dispose();
-    ops.release(features);
-  }
-}
 
 const miniDims = presetDims('mini');
 const miniMel = randomMel(miniDims, 5);
@@ -98,14 +54,7 @@ test('mini model: logits within 1e-3 of the reference at every step of a 64-toke
     assert.equal(backend.threads, 2);
     assert.match(backend.variant, /-threads$/);
     const actual = await wasmGreedy(backend, 'f32');
-    assert.ok(maxDifference(actual.features, expected.features) < 1e-3, 'encoder features');
-    let worst = 0;
-    for (let step = 0; step < 64; step++) {
-      const difference = maxDifference(actual.logits[step]!, expected.logits[step]!);
-      worst = Math.max(worst, difference);
-      assert.ok(difference < 1e-3, `step ${step}: logits differ by ${difference}`);
-    }
-    assert.deepEqual(actual.tokens, expected.tokens);
+    const worst = assertParity(actual, expected);
     t.diagnostic(`${backend.variant}: worst logit difference ${worst.toExponential(2)} over 64 steps`);
     // Everything the decode allocated was given back; only the per-thread attention scratch stays.
     assert.ok(backend.allocatedBytes < 64 * 1024, `${backend.allocatedBytes} bytes still allocated`);
@@ -139,14 +88,7 @@ test("layout 'blocked': the mini model through Rockchip tiles, logits within 1e-
   await withBackend({ threads: 2, layout: 'blocked' }, async (backend) => {
     assert.equal(backend.layout, 'blocked');
     const actual = await wasmGreedy(backend, 'f32');
-    assert.ok(maxDifference(actual.features, expected.features) < 1e-3, 'encoder features');
-    let worst = 0;
-    for (let step = 0; step < 64; step++) {
-      const difference = maxDifference(actual.logits[step]!, expected.logits[step]!);
-      worst = Math.max(worst, difference);
-      assert.ok(difference < 1e-3, `step ${step}: logits differ by ${difference}`);
-    }
-    assert.deepEqual(actual.tokens, expected.tokens);
+    const worst = assertParity(actual, expected);
     const counts = backend.matmulCounts();
     // Every product ran the tiled kernel: 2 convs, 6 per encoder block, cross-attention key and value once per
     // decoder block, then per step 8 per decoder block and the logits.
@@ -191,9 +133,7 @@ test("layout 'blocked' on awkward shapes (k not a multiple of 32, n not of 16) m
     const prepared = await backend.prepareWeights(dims, weights);
     try {
       const actual = await greedy(backend.ops, { dims, weights: prepared }, mel, [3, 5], 4);
-      assert.ok(maxDifference(actual.features, expected.features) < 1e-5, 'features');
-      actual.logits.forEach((row, step) => assert.ok(maxDifference(row, expected.logits[step]!) < 1e-4, `step ${step}`));
-      assert.deepEqual(actual.tokens, expected.tokens);
+      assertParity(actual, expected, { logits: 1e-4, features: 1e-5 });
     } finally {
       backend.releaseWeights(prepared);
     }

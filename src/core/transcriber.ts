@@ -155,6 +155,11 @@ export interface AppliedExecution {
 }
 
 export interface Transcriber {
+  /**
+   * The model the backend runs: with a `precision` that converted anything, the narrowed model,
+   * which owns every byte it holds (nothing in it views the loaded file), so the model given to
+   * createTranscriber can be dropped and its file collected.
+   */
   readonly model: WhisperModel;
   /** How the backend runs the model (layout, precision, threads, kernel variants), with reasons. */
   readonly execution: AppliedExecution;

@@ -29,6 +29,7 @@ import { portableToSamples, type PortableAudio } from '../core/audio/decode-inpu
 import { LiveSession, type LiveEvent, type LiveSessionOptions } from '../core/streaming/session.ts';
 import { probeDevice, type DeviceProfile } from '../core/device/probe.ts';
 import { LAYOUTS_BY_BACKEND, planExecution, type ExecutionBackend, type ExecutionLayout, type ExecutionPlan, type ExecutionPrecision } from '../core/device/plan.ts';
+import { applyPrecision } from '../core/device/weight-precision.ts';
 import { defaultVariantStore } from '../kernels-wgsl/autotune-cache.ts';
 import type { KernelVariants } from '../kernels-wgsl/variants.ts';
 import { serializeError, type SerializedError } from './error-transfer.ts';
@@ -210,13 +211,26 @@ function appliedFrom(asked: AttemptExecution, execution: AppliedExecution): Atte
   return { ...asked, ...facts, reasons: [...asked.reasons, ...reasons] };
 }
 
-/** Builds the first backend of the plan that works; records what each attempt was built with and why the others did not build. */
+/**
+ * Builds the first backend of the plan that works; records what each attempt was built with and why
+ * the others did not build. The model is narrowed once per precision, before the first attempt that
+ * asks for it, and every later attempt gets that same narrowed model (applyPrecision recognizes it),
+ * so a failed attempt does not cost a second conversion. Attempts that take no precision (webnn) get
+ * the model as loaded.
+ */
 async function buildFromPlan(model: WhisperModel, plan: ExecutionPlan, profile: DeviceProfile, pinnedVariants: boolean): Promise<{ transcriber: Transcriber; backend: ExecutionBackend; attempts: BackendAttempt[] }> {
   const attempts: BackendAttempt[] = [];
+  const narrowed = new Map<ExecutionPrecision, WhisperModel>();
+  const modelFor = (precision: ExecutionPrecision | undefined): WhisperModel => {
+    if (precision === undefined) return model;
+    let result = narrowed.get(precision);
+    if (!result) narrowed.set(precision, (result = applyPrecision(model, precision).model));
+    return result;
+  };
   for (const backend of plan.backendOrder) {
     const { options, applied } = settingsFor(backend, plan, profile, pinnedVariants);
     try {
-      const transcriber = await createLocalTranscriber({ model, backend: backend as BackendName, ...options });
+      const transcriber = await createLocalTranscriber({ model: modelFor(options.precision), backend: backend as BackendName, ...options });
       attempts.push({ backend, outcome: 'used', applied: appliedFrom(applied, transcriber.execution) });
       return { transcriber, backend, attempts };
     } catch (error) {

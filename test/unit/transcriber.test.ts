@@ -181,3 +181,103 @@ test('layout per backend and precision at load: unsupported combinations are BAC
   assert.ok(blocked.execution.backendBytes! > 0);
   blocked.dispose();
 });
+
+/** Every path from `root` (own properties, Map/Set entries) to `buffer` or a view of it. */
+function pathsTo(root: unknown, buffer: ArrayBufferLike): string[] {
+  const found: string[] = [];
+  const seen = new Set<unknown>();
+  const visit = (value: unknown, path: string): void => {
+    if (value === buffer) return void found.push(path);
+    if (!value || (typeof value !== 'object' && typeof value !== 'function') || seen.has(value)) return;
+    seen.add(value);
+    if (ArrayBuffer.isView(value)) {
+      if (value.buffer === buffer) found.push(path);
+      return;
+    }
+    if (value instanceof Map) for (const [key, entry] of value) { visit(key, `${path}.<key>`); visit(entry, `${path}.get(${String(key)})`); }
+    if (value instanceof Set) for (const entry of value) visit(entry, `${path}.<entry>`);
+    for (const key of Object.keys(value)) visit((value as Record<string, unknown>)[key], `${path}.${key}`);
+  };
+  visit(root, 'transcriber');
+  return found;
+}
+
+test('with a precision that converts, nothing the transcriber holds views the loaded file; without one, its model does', async () => {
+  const { dir } = await cachedSyntheticModel({ preset: 'mini', seed: 3, format: 'huggingface', dtype: 'f32' });
+  const loaded = await loadModel(dir);
+  const file = loaded.weights.encoder.conv1.weight.bytes.buffer;
+  assert.ok(file.byteLength > 10 * loaded.weights.encoder.conv1.weight.bytes.byteLength, 'the loader gives views into the file');
+  const plain = await createTranscriber({ model: loaded });
+  assert.ok(pathsTo(plain, file).length > 0, 'the walk finds the file when it is held');
+  plain.dispose();
+  for (const precision of ['q8', 'f16'] as const) {
+    const transcriber = await createTranscriber({ model: loaded, precision });
+    try {
+      assert.notEqual(transcriber.model, loaded);
+      assert.deepEqual(pathsTo(transcriber, file), [], `${precision}: still reaching the file`);
+      // The bytes reported are the narrowed model's own.
+      let narrowedBytes = 0;
+      for (const tensor of Object.values(flattenTensors(transcriber.model.weights))) narrowedBytes += tensor.bytes.byteLength;
+      assert.equal(transcriber.execution.weightBytes, narrowedBytes);
+    } finally {
+      transcriber.dispose();
+    }
+  }
+});
+
+function flattenTensors(node: unknown, into: Record<string, { bytes: Uint8Array }> = {}, path = ''): Record<string, { bytes: Uint8Array }> {
+  if (!node || typeof node !== 'object') return into;
+  if ((node as { bytes?: unknown }).bytes instanceof Uint8Array) into[path] = node as { bytes: Uint8Array };
+  else for (const [key, child] of Object.entries(node)) flattenTensors(child, into, `${path}.${key}`);
+  return into;
+}
+
+test('the loaded file is garbage-collected once the caller drops the model the transcriber narrowed (node --expose-gc child)', { timeout: 120_000 }, async (t) => {
+  const { dir } = await cachedSyntheticModel({ preset: 'mini', seed: 3, format: 'huggingface', dtype: 'f32' });
+  const { spawnSync } = await import('node:child_process');
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const root = new URL('../../', import.meta.url);
+  const scratch = mkdtempSync(join(tmpdir(), 'murmur-gc-'));
+  const script = join(scratch, 'probe.mts');
+  // .mts: an ES module outside the package. Drops every reference to the loaded model but the
+  // transcriber's, collects, and says whether the file's buffer survived.
+  writeFileSync(script, `
+    import { loadModel } from ${JSON.stringify(new URL('src/core/formats/load-model.ts', root).href)};
+    import { createTranscriber } from ${JSON.stringify(new URL('src/core/transcriber.ts', root).href)};
+    const [dir, precision] = process.argv.slice(2);
+    async function build() {
+      const model = await loadModel(dir);
+      const file = new WeakRef(model.weights.encoder.conv1.weight.bytes.buffer);
+      const transcriber = await createTranscriber({ model, ...(precision === 'none' ? {} : { precision }) });
+      return { transcriber, file };
+    }
+    const { transcriber, file } = await build();
+    for (let i = 0; i < 20 && file.deref(); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      globalThis.gc();
+    }
+    const collected = file.deref() === undefined;
+    // Still usable after the collection (and so still alive during it).
+    const text = (await transcriber.transcribe(new Float32Array(16000), { maxTokens: 2, temperature: 0 })).text;
+    console.log(JSON.stringify({ collected, text: typeof text, weightBytes: transcriber.execution.weightBytes }));
+    transcriber.dispose();
+  `);
+  const run = (precision: string) => {
+    const child = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', script, dir, precision], { cwd: new URL('.', root).pathname, encoding: 'utf8', timeout: 90_000 });
+    assert.equal(child.status, 0, `child (${precision}) failed: ${child.stderr}`);
+    const last = child.stdout.trim().split('\n').at(-1)!;
+    return JSON.parse(last) as { collected: boolean; text: string; weightBytes: number };
+  };
+  try {
+    const held = run('none');
+    const narrowed = run('q8');
+    t.diagnostic(`file collected: without precision ${held.collected}, with q8 ${narrowed.collected}; weights ${held.weightBytes} → ${narrowed.weightBytes} bytes`);
+    assert.equal(held.collected, false, 'control: the transcriber runs the loaded model itself, so its file stays');
+    assert.equal(narrowed.collected, true, 'q8: the transcriber holds only the narrowed model, so the file goes');
+    assert.equal(narrowed.text, 'string');
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+});

@@ -3,8 +3,10 @@
 // already at or below the target).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { applyPrecision, matrixPrecision } from '../../src/core/device/weight-precision.ts';
+import { applyPrecision, matrixPrecision, precisionConversions } from '../../src/core/device/weight-precision.ts';
 import { decodeTensor, encodeTensor } from '../../src/core/model/dtype.ts';
+import { mapWeights, weightSlots } from '../../src/core/model/weights.ts';
+import type { WeightTensor } from '../../src/core/model/weights.ts';
 import type { WhisperDims } from '../../src/core/model/dims.ts';
 import type { WhisperModel } from '../../src/core/model/model.ts';
 import { syntheticWeights } from '../../scripts/synthetic/weights.ts';
@@ -45,4 +47,56 @@ test('rows that are not whole blocks of 32 keep their dtype for q8/q4 (named), b
   assert.equal(widened.model, f16.model);
   assert.equal(widened.precision, 'f16');
   assert.match(widened.reason, /f16 matrices stay as stored: weights are never widened/);
+});
+
+/** The model as a loader gives it: every tensor a view into one file-sized buffer. */
+function packedInOneBuffer(weights: WhisperModel['weights']): { weights: WhisperModel['weights']; file: ArrayBuffer } {
+  const slots = weightSlots(dims);
+  const total = slots.reduce((sum, slot) => sum + slot.get(weights).bytes.byteLength, 64);
+  const file = new ArrayBuffer(total);
+  let offset = 64;
+  const packed = mapWeights(dims, weights, (tensor: WeightTensor) => {
+    const view = new Uint8Array(file, offset, tensor.bytes.byteLength);
+    view.set(tensor.bytes);
+    offset += tensor.bytes.byteLength;
+    return { ...tensor, bytes: view };
+  });
+  return { weights: packed, file };
+}
+
+test('a narrowed model owns its bytes: the tensors left as they were are copies, none views the file buffer', () => {
+  const { weights, file } = packedInOneBuffer(syntheticWeights(dims, 3));
+  const model = modelOf(weights);
+  const applied = applyPrecision(model, 'q8');
+  assert.ok(applied.converted > 0);
+  const kept: string[] = [];
+  for (const slot of weightSlots(dims)) {
+    const before = slot.get(model.weights);
+    const after = slot.get(applied.model.weights);
+    assert.notEqual(after.bytes.buffer, file, `${slot.name} still views the file buffer`);
+    assert.equal(after.bytes.byteLength, after.bytes.buffer.byteLength, `${slot.name} is a view into a larger buffer`);
+    if (after.dtype === before.dtype) {
+      kept.push(slot.name);
+      assert.deepEqual(after.bytes, before.bytes, `${slot.name}: the copy has the same bytes`);
+    }
+  }
+  assert.ok(kept.includes('encoder.positional_embedding') && kept.includes('encoder.conv1.bias'), kept.join(', '));
+  // The given model still views its file, untouched.
+  assert.equal(model.weights.encoder.conv1.weight.bytes.buffer, file);
+  // Nothing converted: the model as given, views and all (the caller holds that file anyway).
+  const same = applyPrecision(model, 'f32');
+  assert.equal(same.model, model);
+});
+
+test('the same precision applied to a narrowed model returns the first result without converting again', () => {
+  const model = modelOf(syntheticWeights(dims, 4));
+  const before = precisionConversions();
+  const first = applyPrecision(model, 'q4');
+  assert.equal(precisionConversions(), before + 1);
+  const again = applyPrecision(first.model, 'q4');
+  assert.equal(again, first, 'the first result, with its reason and byte counts');
+  assert.equal(precisionConversions(), before + 1);
+  // The original model is converted afresh: nothing is cached on it, so keeping it does not keep a narrowed copy alive.
+  assert.equal(applyPrecision(model, 'q4').converted, first.converted);
+  assert.equal(precisionConversions(), before + 2);
 });

@@ -8,6 +8,8 @@ import { cachedSyntheticModel } from '../../scripts/synthetic/generate.ts';
 import { createTranscriber } from '../../src/client/transcriber.ts';
 import { MurmurError } from '../../src/core/errors.ts';
 import { CPU_KERNEL_VARIANTS } from '../../src/kernels-wgsl/variants.ts';
+import { applyPrecision, precisionConversions } from '../../src/core/device/weight-precision.ts';
+import { loadModel } from '../../src/core/formats/load-model.ts';
 
 const mini = () => cachedSyntheticModel({ preset: 'mini', seed: 7, format: 'huggingface', dtype: 'f32' });
 
@@ -143,6 +145,28 @@ test('kernel variants set by the caller are pinned on the WebGPU attempt', { tim
     assert.equal(webgpu?.outcome, 'failed', 'no WebGPU in Node');
     assert.equal(webgpu?.applied.kernelVariantsSource, 'pinned');
     assert.deepEqual(webgpu?.applied.kernelVariants, kernelVariants);
+  } finally {
+    await transcriber.dispose();
+  }
+});
+
+test('the model is narrowed once per init: a failed attempt does not convert again, and the bytes reported are the narrowed ones', { timeout: 120_000 }, async (t) => {
+  const { dir } = await mini();
+  const loaded = await loadModel(dir);
+  const expected = { q8: applyPrecision(loaded, 'q8'), f16: applyPrecision(loaded, 'f16') };
+  t.diagnostic(`mini f32 weights ${expected.q8.bytesBefore} bytes → q8 ${expected.q8.bytesAfter}, f16 ${expected.f16.bytesAfter}`);
+  const before = precisionConversions();
+  // No WebGPU in Node: the first attempt fails once the model has been narrowed for it; wasm takes that same model.
+  const transcriber = await createTranscriber({ model: dir, plan: { backendOrder: ['webgpu', 'wasm'], threads: 1, precision: 'q8' } });
+  try {
+    assert.equal(precisionConversions() - before, 1, 'one conversion for both attempts');
+    const [webgpu, wasm] = transcriber.plan.attempts;
+    assert.equal(webgpu?.outcome, 'failed');
+    assert.equal(wasm?.outcome, 'used');
+    assert.equal(wasm?.applied.precision, 'q8');
+    assert.equal(wasm?.applied.weightBytes, expected.q8.bytesAfter);
+    // The shared conversion still reports what it did, not "nothing converted".
+    assert.ok(wasm?.applied.reasons.some((r) => r.startsWith(`precision q8: ${expected.q8.converted} matrices converted to q8_0 at load`)), JSON.stringify(wasm?.applied.reasons));
   } finally {
     await transcriber.dispose();
   }

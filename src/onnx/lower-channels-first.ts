@@ -103,9 +103,9 @@ export function attentionChannelsFirst(L: Lowering, plan: AttentionPlan, [query,
   const q = L.channelsFirst(query!, sequences).name;
   const k = keysChannelsFirst(L, key!, plan);
   const v = keysChannelsFirst(L, value!, plan);
-  const queryPositions = () => (query!.dynamic ? g.node('Shape', [q], { start: { int: 3 }, end: { int: 4 } }) : padded(plan.queryRows));
-  // Scores are (B, keys, 1, queries): key index on axis 1, query position on axis 3.
-  const mask = attentionMask(L, plan, { keys, keyAxisShape: [keys, 1, 1], queryRows: queryPositions, queryAxisShape: [-1] });
+  // Scores are (B, keys, 1, queries): key index on axis 1, query position on axis 3 (padded positions, fed rows' limits padded with 0, see no key).
+  const rowLimits = query!.dynamic ? (perRow: string) => L.padSequence(reshape(g, perRow, [sequences, 1, 1, -1]), L.sequence(query!, sequences)) : undefined;
+  const mask = attentionMask(L, plan, { keys, keyAxisShape: [keys, 1, 1], queryRows: padded(plan.queryRows), queryAxisShape: [-1], rowLimits });
   const scale = g.float([1 / Math.sqrt(d)], []);
   const head = (x: string, h: number) => g.node('Slice', [x, g.int64([h * d]), g.int64([(h + 1) * d]), g.int64([1])]);
   const outputs: string[] = [];

@@ -1,6 +1,6 @@
 /** What both layouts' lowerings share: epilogues, and attention's mask from fed lengths and offsets. */
 import type { GraphBuilder } from './graph.ts';
-import { reshape, type Length, type Lowering } from './lowering.ts';
+import { DYNAMIC_ROWS, type Lowering } from './lowering.ts';
 
 export const LAYER_NORM_EPS = 1e-5;
 /** Masked attention scores: the lowest finite f32, so softmax gives them exactly 0 without infinities. */
@@ -45,12 +45,14 @@ export interface AttentionMask {
 /**
  * The mask over scores whose key axis has `keys` positions (the capacity, or its padding): key j is
  * seen by query i when j < length and, causally, j ≤ queryOffset + i. Undefined when every key is.
- * `keyAxisShape`/`queryAxisShape` place the key and query indices on the scores' axes.
+ * `keyAxisShape`/`queryAxisShape` place the key and query indices on the scores' axes; a query whose
+ * rows vary with the fed tokens (`rowLimits`) gets its causal limits fed per query row ([rows], the
+ * graph's dynamic row count, worked out on the host: no Range in the graph), placed by `rowLimits`.
  */
 export function attentionMask(
   L: Lowering,
   plan: AttentionPlan,
-  layout: { keys?: number; keyAxisShape: readonly number[]; queryRows: () => Length; queryAxisShape: readonly number[] },
+  layout: { keys?: number; keyAxisShape: readonly number[]; queryRows: number; queryAxisShape: readonly number[]; rowLimits?: ((perRow: string) => string) | undefined },
 ): AttentionMask | undefined {
   const { g } = L;
   const keys = layout.keys ?? plan.capacity;
@@ -59,11 +61,10 @@ export function attentionMask(
   let limit = length ?? g.int64([plan.capacity]);
   if (plan.causal) {
     // Query row i sees keys 0..queryOffset+i.
-    const rowCount = layout.queryRows();
-    const ordinals = typeof rowCount === 'number'
-      ? g.int64(Array.from({ length: rowCount }, (_, i) => i + 1))
-      : g.node('Range', [g.int64([1], []), g.node('Add', [g.node('Squeeze', [rowCount]), g.int64([1], [])]), g.int64([1], [])]);
-    const rowLimits = g.node('Add', [reshape(g, ordinals, layout.queryAxisShape), g.int64Input([plan.causal.queryOffset], [1])]);
+    const { queryOffset } = plan.causal;
+    const rowLimits = layout.rowLimits
+      ? layout.rowLimits(g.int64Input(Array.from({ length: plan.sequences * plan.queryRows }, (_, r) => queryOffset + (r % plan.queryRows) + 1), [DYNAMIC_ROWS]))
+      : g.node('Add', [g.int64(Array.from({ length: layout.queryRows }, (_, i) => i + 1), layout.queryAxisShape.map((d) => (d === -1 ? layout.queryRows : d))), g.int64Input([queryOffset], [1])]);
     limit = g.node('Min', [rowLimits, limit]);
   }
   const keyIndex = g.int64(Array.from({ length: keys }, (_, j) => j), layout.keyAxisShape);

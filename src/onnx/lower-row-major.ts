@@ -56,7 +56,8 @@ export function attentionRowMajor(L: Lowering, plan: AttentionPlan, [query, key,
   const v4 = g.node('Transpose', [reshape(g, stored(value!), [keySequences, capacity, heads, headDim])], { perm: { ints: [0, 2, 1, 3] } });
   let scores = g.node('Mul', [g.node('MatMul', [q4, kT]), g.float([1 / Math.sqrt(headDim)], [])]);
   // Scores are [.., query, key]: keys on the last axis, query rows on the one before.
-  const mask = attentionMask(L, plan, { keyAxisShape: [1, capacity], queryRows: () => (query.dynamic ? g.node('Shape', [q4], { start: { int: 2 }, end: { int: 3 } }) : plan.queryRows), queryAxisShape: [-1, 1] });
+  const rowLimits = query.dynamic ? (perRow: string) => reshape(g, perRow, [sequences, 1, -1, 1]) : undefined;
+  const mask = attentionMask(L, plan, { keyAxisShape: [1, capacity], queryRows: plan.queryRows, queryAxisShape: [-1, 1], rowLimits });
   if (mask) scores = mask.apply(scores);
   const probabilities = g.node('Softmax', [scores], { axis: { int: -1 } });
   const mixed = g.node('Transpose', [g.node('MatMul', [probabilities, v4])], { perm: { ints: [0, 2, 1, 3] } });

@@ -1,9 +1,11 @@
 /**
  * WhisperOps.selectTokens inside the graph: the end of a decoder step that returns, per row of
- * logits, the few numbers decoding chooses from (TopK, log-sum-exps, the timestamp rule, gathered
- * logits) instead of the vocabulary. Suppression comes in as a fixed bool mask and per-row token
- * ranges [rows, ranges, 2]; topK, the gathered ids and timestampBegin are inputs too, so every
- * request of a batch size lowers to the same graph. It follows selectTokensOnHost
+ * logits, the few numbers decoding chooses from (the k best tokens, log-sum-exps, the timestamp
+ * rule, gathered logits) instead of the vocabulary. Suppression comes in as a fixed bool mask and
+ * per-row token ranges [rows, ranges, 2]; the gathered ids and timestampBegin are inputs too, so
+ * every request of a batch size and a topK lowers to the same graph (decoding asks one topK per
+ * search: 1 greedy, beam size + 1 for beams). Only ops WebNN's execution provider takes
+ * (webnn-ops.ts): the best tokens are k rounds of ArgMax, not TopK. It follows selectTokensOnHost
  * (src/core/decoding/select-tokens.ts) in f32.
  */
 import type { TokenSelection, TokenSelectionRequest } from '../core/model/ops.ts';
@@ -56,6 +58,38 @@ function logSumExp(g: GraphBuilder, x: string): string {
   return g.node('Add', [g.node('Log', [total]), shift]);
 }
 
+/**
+ * The k best tokens of each row, [rows, k] values and int64 ids, ranked as selectTokensOnHost's
+ * topK ranks them: by value, ties to the lower id, and once only -Infinity is left, the lowest ids
+ * not yet taken. k rounds of ReduceMax + ArgMax (first index of the maximum), each taking its pick
+ * out of the running, instead of TopK, which WebNN's execution provider does not take.
+ */
+function bestTokens(g: GraphBuilder, scores: string, tokenIds: string, k: number): { values: string; indices: string } {
+  const minusInfinity = g.float([-Infinity], []);
+  const values: string[] = [];
+  const indices: string[] = [];
+  let remaining = scores;
+  let untaken: string | undefined;
+  for (let round = 0; round < k; round++) {
+    const best = g.node('ReduceMax', [remaining], overTokens);
+    let id = g.node('ArgMax', [remaining], { axis: { int: 1 }, keepdims: { int: 1 } });
+    if (untaken !== undefined) {
+      // Every token left is -Infinity, taken ones too: ArgMax would pick a taken id again.
+      const firstUntaken = g.node('ArgMax', [g.node('Cast', [untaken], { to: { int: DataType.FLOAT } })], { axis: { int: 1 }, keepdims: { int: 1 } });
+      id = g.node('Where', [g.node('Equal', [best, minusInfinity]), firstUntaken, id]);
+    }
+    values.push(best);
+    indices.push(id);
+    if (round === k - 1) break;
+    const taken = g.node('Equal', [tokenIds, id]);
+    const notTaken = g.node('Not', [taken]);
+    untaken = untaken === undefined ? notTaken : g.node('And', [untaken, notTaken]);
+    remaining = g.node('Where', [taken, minusInfinity, remaining]);
+  }
+  const concat = (parts: string[]) => (parts.length === 1 ? parts[0]! : g.node('Concat', parts, { axis: { int: 1 } }));
+  return { values: concat(values), indices: concat(indices) };
+}
+
 export function lowerTokenSelection(L: Lowering, logits: TraceValue, outputs: readonly TraceValue[], { request, rows, cols }: SelectionFeed): void {
   const { g } = L;
   const raw = L.rowMajor(logits);
@@ -83,15 +117,15 @@ export function lowerTokenSelection(L: Lowering, logits: TraceValue, outputs: re
   masked = g.node('Where', [g.node('And', [timestampsWin, isText]), minusInfinity, masked]);
 
   const normalizer = logSumExp(g, masked);
-  const [values, indices] = g.nodeOutputs('TopK', [masked, g.int64Input([request.topK], [1])], { axis: { int: -1 }, largest: { int: 1 }, sorted: { int: 1 } }, 2);
-  const logProbs = g.node('Where', [g.node('IsInf', [normalizer]), minusInfinity, g.node('Sub', [values!, normalizer])]);
+  const { values, indices } = bestTokens(g, masked, tokenIds, request.topK);
+  const logProbs = g.node('Where', [g.node('IsInf', [normalizer]), minusInfinity, g.node('Sub', [values, normalizer])]);
   const gatherIds = request.gather && request.gather.length > 0 ? request.gather : [0];
   const gathered = g.node('Gather', [raw, g.int64Input(gatherIds, ['gathered'])], { axis: { int: 1 } });
   const nan = g.node('Cast', [g.node('IsNaN', [raw])], { to: { int: DataType.FLOAT } });
   const firstNaN = g.node('Cast', [g.node('ArgMax', [nan], { axis: { int: 1 }, keepdims: { int: 1 } })], { to: { int: DataType.FLOAT } });
   const nanToken = g.node('Where', [g.node('Greater', [g.node('ReduceMax', [nan], overTokens), g.float([0], [])]), firstNaN, g.float([-1], [])]);
   const stats = g.node('Concat', [normalizer, logSumExp(g, raw), timestampLogSumExp, maxText, g.node('Cast', [timestampsWin], { to: { int: DataType.FLOAT } }), nanToken], { axis: { int: 1 } });
-  const results = [g.node('Cast', [indices!], { to: { int: DataType.FLOAT } }), logProbs, stats, gathered];
+  const results = [g.node('Cast', [indices], { to: { int: DataType.FLOAT } }), logProbs, stats, gathered];
   outputs.forEach((output, i) => L.defineRowMajor(output, results[i]!));
 }
 

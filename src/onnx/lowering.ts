@@ -13,7 +13,9 @@
  *
  * Decoder steps have dynamic rows: the tokens fed per sequence vary from step to step (the prompt,
  * then one), so their activations are [batch × count, cols] with `count` known only at run time;
- * reshapes use -1 and paddings and masks are computed in the graph from the fed token count.
+ * reshapes use -1; paddings are computed in the graph from the fed token count with ops WebNN takes
+ * (no Mod), which onnxruntime folds to constants once a WebNN attempt's freeDimensionOverrides fix
+ * the count; causal limits are fed (lower-common.ts).
  */
 import { channelsFirstSequenceMultiple } from '../core/layout/channels-first.ts';
 import { roundUp } from '../core/layout/shape.ts';
@@ -157,9 +159,10 @@ export class Lowering {
       const pad = roundUp(sequence, SEQUENCE_MULTIPLE) - sequence;
       return pad === 0 ? x : g.node('Pad', [x, g.int64([0, 0, 0, 0, 0, 0, 0, pad])]);
     }
+    // roundUp(S, M) - S as ⌊(S + M - 1) / M⌋·M - S: integer Div, no Mod (WebNN has none).
     const multiple = g.int64([SEQUENCE_MULTIPLE]);
-    const pad = g.node('Mod', [g.node('Sub', [multiple, g.node('Mod', [sequence, multiple])]), multiple]);
-    return g.node('Pad', [x, g.node('Concat', [g.int64([0, 0, 0, 0, 0, 0, 0]), pad], { axis: { int: 0 } })]);
+    const padded = g.node('Mul', [g.node('Div', [g.node('Add', [sequence, g.int64([SEQUENCE_MULTIPLE - 1])]), multiple]), multiple]);
+    return g.node('Pad', [x, g.node('Concat', [g.int64([0, 0, 0, 0, 0, 0, 0]), g.node('Sub', [padded, sequence])], { axis: { int: 0 } })]);
   }
 
   /** (batch, cols, 1, S padded) → [batch × S, cols]. */

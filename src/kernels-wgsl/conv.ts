@@ -32,10 +32,9 @@ interface ConvShaderConfig {
   bias: boolean;
 }
 
-function convShader({ channelsFirst, gelu, bias }: ConvShaderConfig): string {
-  const read = channelsFirst ? 'x[c * params.frames + u32(source)]' : 'x[u32(source) * params.inChannels + c]';
-  return /* wgsl */ `
-struct Params { frames: u32, inChannels: u32, outChannels: u32, outFrames: u32, stride: u32 }
+/** What every conv shader declares: its parameters and buffers (bias and GELU when used). */
+function convBindings(gelu: boolean, bias: boolean): string {
+  return /* wgsl */ `struct Params { frames: u32, inChannels: u32, outChannels: u32, outFrames: u32, stride: u32 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -43,6 +42,13 @@ struct Params { frames: u32, inChannels: u32, outChannels: u32, outFrames: u32, 
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 ${bias ? '@group(0) @binding(4) var<storage, read> bias: array<f32>;' : ''}
 ${gelu ? GELU_WGSL : ''}
+`;
+}
+
+function convShader({ channelsFirst, gelu, bias }: ConvShaderConfig): string {
+  const read = channelsFirst ? 'x[c * params.frames + u32(source)]' : 'x[u32(source) * params.inChannels + c]';
+  return /* wgsl */ `
+${convBindings(gelu, bias)}
 
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(global_invocation_id) id: vec3u) {
@@ -74,14 +80,7 @@ function blockedConvShader({ channelsFirst, gelu, bias }: ConvShaderConfig): str
   const read = (f: number) => (channelsFirst ? `x[c * params.frames + source${f}]` : `x[source${f} * params.inChannels + c]`);
   const items = [0, 1, 2, 3];
   return /* wgsl */ `
-struct Params { frames: u32, inChannels: u32, outChannels: u32, outFrames: u32, stride: u32 }
-
-@group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> weight: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
-${bias ? '@group(0) @binding(4) var<storage, read> bias: array<f32>;' : ''}
-${gelu ? GELU_WGSL : ''}
+${convBindings(gelu, bias)}
 
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(global_invocation_id) id: vec3u) {

@@ -14,6 +14,7 @@ import { LAYOUTS_BY_BACKEND } from './device/layouts.ts';
 import type { KernelVariants } from '../kernels-wgsl/variants.ts';
 import type { VariantStore } from '../kernels-wgsl/autotune-cache.ts';
 import type { WhisperWeights } from './model/weights.ts';
+import { mapWeights } from './model/weights.ts';
 import type { Task } from './tokenizer/tokenizer.ts';
 import { isMultilingual } from './model/dims.ts';
 import type { ModelParameters } from './model/whisper.ts';
@@ -267,19 +268,14 @@ interface BackendFacts {
   allocatedBytes?: number;
   variants?: KernelVariants;
   tuning?: { source: string; spentMs: number; measured: number };
-  /** What the backend itself noted while it built (the webnn backend: providers, layouts). */
-  reasons?: readonly string[];
 }
 
 function weightBytesOf(model: WhisperModel): number {
   let total = 0;
-  const visit = (node: unknown): void => {
-    if (!node || typeof node !== 'object') return;
-    const bytes = (node as { bytes?: unknown }).bytes;
-    if (bytes instanceof Uint8Array) total += bytes.byteLength;
-    else for (const child of Object.values(node)) visit(child);
-  };
-  visit(model.weights);
+  mapWeights(model.dims, model.weights, (tensor) => {
+    total += tensor.bytes.byteLength;
+    return tensor;
+  });
   return total;
 }
 
@@ -288,15 +284,10 @@ function describeExecution(backend: WhisperBackend<any, any>, layout: ExecutionL
   const facts = backend as unknown as BackendFacts;
   const reasons: string[] = [];
   const appliedLayout = (facts.layout as ExecutionLayout | undefined) ?? layout;
-  if (backend.name === 'wasm' && appliedLayout === 'blocked') {
-    reasons.push('layout blocked: f32/f16 matrices packed into Rockchip tiles (N/16, K/32, 16, 32) and run by the tiled kernel on every thread; quantized matrices keep the int8 panels (there is no tiled integer kernel)');
-  } else if (backend.name === 'webgpu' && appliedLayout === 'blocked') {
-    reasons.push('layout blocked: linear weights in GPU tiles (64 × 32) for the tile-major kernel; f16 is held as f32 tiles, q8_0 as q8_0 tiles, the other ggml types keep their row-major blocks');
-  } else {
-    reasons.push(`layout ${appliedLayout}`);
-  }
+  const own = backend.reasons ?? [];
+  if (!own.some((reason) => reason.startsWith('layout '))) reasons.push(`layout ${appliedLayout}`);
+  reasons.push(...own);
   reasons.push(precision?.reason ?? `precision ${storedPrecision}: as stored`);
-  if (Array.isArray(facts.reasons)) reasons.push(...facts.reasons);
   if (facts.tuning) reasons.push(`kernel variants "${facts.tuning.source}"${facts.tuning.source === 'tuned' ? ` (${facts.tuning.measured} micro-benchmark${facts.tuning.measured === 1 ? '' : 's'} in ${Math.round(facts.tuning.spentMs)} ms)` : ''}`);
   return {
     backend: backend.name,

@@ -542,6 +542,10 @@ export async function createWasmBackend(options: WasmBackendOptions = {}): Promi
     variant: engine.variant,
     threads: engine.threads.count,
     layout: engine.layout,
+    reasons:
+      engine.layout === 'blocked'
+        ? ['layout blocked: f32/f16 matrices packed into Rockchip tiles (N/16, K/32, 16, 32) and run by the tiled kernel on every thread; quantized matrices keep the int8 panels (there is no tiled integer kernel)']
+        : [],
     get allocatedBytes() {
       return engine.heap.allocatedBytes;
     },

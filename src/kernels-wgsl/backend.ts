@@ -254,6 +254,13 @@ class WebGpuBackendImpl implements WebGpuBackend {
   readonly device: GPUDevice;
   readonly layout: WeightLayout;
   #tuning: BackendTuning;
+
+  get reasons(): readonly string[] {
+    return this.layout === 'blocked'
+      ? ['layout blocked: linear weights in GPU tiles (64 × 32) for the tile-major kernel; f16 is held as f32 tiles, q8_0 as q8_0 tiles, the other ggml types keep their row-major blocks']
+      : [];
+  }
+
   readonly #options: WebGpuBackendOptions;
   readonly #linearKernels = new Map<string, number>();
   readonly ops: WhisperOps<GpuTensor, GpuWeight>;

@@ -185,6 +185,8 @@ export interface WhisperOps<T, W> {
 export interface WhisperBackend<T, W> {
   readonly name: string;
   readonly ops: WhisperOps<T, W>;
+  /** How this backend runs the model, in sentences a person can read (its layout, its providers), when it has anything to say. */
+  readonly reasons?: readonly string[];
   prepareWeights(dims: WhisperDims, weights: WhisperWeights<WeightTensor>): Promise<WhisperWeights<W>>;
   /** Release what prepareWeights created. */
   releaseWeights(weights: WhisperWeights<W>): void;

@@ -2,8 +2,9 @@
 // single-token step (greedy, logits read back every step, as the transcriber does). Runs in Node
 // and inside a browser worker (bench/pages/murmur-wasm-worker.ts); imports only src/.
 import { createWasmBackend } from '../src/kernels-wasm/backend.ts';
-import { createDecoderState, decodeStep, encode, releaseDecoderState, type MelInput } from '../src/core/model/whisper.ts';
+import { createDecoderState, encode, releaseDecoderState, type MelInput } from '../src/core/model/whisper.ts';
 import type { WhisperModel } from '../src/core/model/model.ts';
+import { greedyStep } from './greedy-step.ts';
 
 export interface WasmTimings {
   variant: string;
@@ -24,12 +25,6 @@ export interface MeasureOptions {
   encoderRuns: number;
   /** Timed single-token decoder steps after the prompt and a few warm-up steps. */
   decodeTokens: number;
-}
-
-function argmax(values: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < values.length; i++) if (values[i]! > values[best]!) best = i;
-  return best;
 }
 
 /** A deterministic stand-in spectrogram: the encoder's time does not depend on the values. */
@@ -61,12 +56,7 @@ export async function measureWasmBackend(model: WhisperModel, options: MeasureOp
 
     const { tokenizer } = model;
     const state = createDecoderState(ops, parameters, features);
-    const step = async (tokens: number[]) => {
-      const { logits } = decodeStep(ops, parameters, state, [tokens]);
-      const row = await ops.read(logits);
-      ops.release(logits);
-      return argmax(row);
-    };
+    const step = greedyStep(ops, parameters, state);
     let token = await step([tokenizer.sot, tokenizer.noTimestamps]);
     const warmUp = 3;
     for (let i = 0; i < warmUp; i++) token = await step([token]);

@@ -4,7 +4,7 @@
 // takes many seconds.
 import { exposePageApi } from '../../test/browser/pages/page-api.ts';
 import { loadModel } from '../../src/core/formats/load-model.ts';
-import { createDecoderState, decodeStep, encode, releaseDecoderState, type MelInput } from '../../src/core/model/whisper.ts';
+import { createDecoderState, encode, releaseDecoderState, type MelInput } from '../../src/core/model/whisper.ts';
 import { autotuneKernels, type AutotuneShapes, type AutotuneTiming } from '../../src/kernels-wgsl/autotune.ts';
 import { createWebGpuBackend } from '../../src/kernels-wgsl/backend.ts';
 import { readFloat32, requestGpuDevice, type GpuContext } from '../../src/kernels-wgsl/device.ts';
@@ -16,6 +16,7 @@ import type { WeightLayout } from '../../src/kernels-wgsl/backend.ts';
 import { runLogMelWindow } from '../../src/kernels-wgsl/mel.ts';
 import { DEFAULT_KERNEL_VARIANTS, kernelVariants, setKernelVariants, type KernelVariants } from '../../src/kernels-wgsl/variants.ts';
 import { seededValues } from '../peers/onnx-matmul.ts';
+import { greedyStep } from '../greedy-step.ts';
 
 let context: Promise<GpuContext> | undefined;
 const gpu = () => (context ??= requestGpuDevice());
@@ -118,12 +119,6 @@ function syntheticMel(nMels: number, nAudioCtx: number): MelInput {
   return { data: Float32Array.from({ length: nMels * nFrames }, (_, i) => Math.sin(i * 0.618) * 0.5), nMels, nFrames };
 }
 
-function argmax(values: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < values.length; i++) if (values[i]! > values[best]!) best = i;
-  return best;
-}
-
 /** Encoder passes and single-token greedy decoder steps until `budgetMs` runs out (at least one encoder pass). */
 async function timeModel(modelUrl: string, budgetMs: number, decodeTokens: number): Promise<ModelTimings> {
   const { device } = await gpu();
@@ -160,12 +155,7 @@ async function timeModel(modelUrl: string, budgetMs: number, decodeTokens: numbe
 
     const { tokenizer } = model;
     const state = createDecoderState(ops, parameters, features);
-    const step = async (tokens: number[]) => {
-      const { logits } = decodeStep(ops, parameters, state, [tokens]);
-      const row = await ops.read(logits);
-      ops.release(logits);
-      return argmax(row);
-    };
+    const step = greedyStep(ops, parameters, state);
     let decodeMsPerToken: number | undefined;
     let decoded = 0;
     if (performance.now() < deadline) {

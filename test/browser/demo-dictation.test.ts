@@ -10,6 +10,7 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cachedSyntheticModel } from '../../scripts/synthetic/generate.ts';
 import { skipWithoutSpeechTools } from '../unit/streaming-fixture.ts';
+import { skipWithoutSharedData } from '../shared-data.ts';
 import { useBrowserSession } from './harness.ts';
 import { REPO_ROOT } from './server.ts';
 import { waitForModel } from './demo-steps.ts';
@@ -26,7 +27,7 @@ function microphoneFile(): { path: string; seconds: number } {
   return { path, seconds: Number(execFileSync('soxi', ['-D', path]).toString().trim()) };
 }
 
-describe('dictation in the demo page', { skip: skipWithoutSpeechTools }, () => {
+describe('dictation in the demo page', { skip: skipWithoutSpeechTools || skipWithoutSharedData('whisper-assets/gpt2.tiktoken') }, () => {
   const microphone = skipWithoutSpeechTools ? { path: '', seconds: 0 } : microphoneFile();
   const session = useBrowserSession({
     extraArgs: ['--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-audio-capture=${microphone.path}%noloop`],

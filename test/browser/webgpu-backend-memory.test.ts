@@ -8,7 +8,7 @@ import { skipWithoutSharedData } from '../shared-data.ts';
 import { useBrowserSession } from './harness.ts';
 import { BROWSER_TIMEOUT_MS, openBackendPage, type BackendPage } from './webgpu-backend-parity.ts';
 
-describe('the WebGPU backend over several transcriptions in headless Chromium', () => {
+describe('the WebGPU backend over several transcriptions in headless Chromium', { skip: skipWithoutSharedData('whisper-assets/gpt2.tiktoken') }, () => {
   const session = useBrowserSession();
   let opened: Promise<BackendPage> | undefined;
   const backendPage = () => (opened ??= openBackendPage(session(), 'mini', 3));

@@ -9,10 +9,11 @@ import { loadModel } from '../../src/core/formats/load-model.ts';
 import { clearAutotuneCache, type VariantStore } from '../../src/kernels-wgsl/autotune-cache.ts';
 import { CPU_KERNEL_VARIANTS, type KernelVariants } from '../../src/kernels-wgsl/variants.ts';
 import { cachedSyntheticModel } from '../../scripts/synthetic/generate.ts';
+import { skipWithoutSharedData } from '../shared-data.ts';
 
 const gpu = await acquireNodeGpu();
 
-test('webgpu through createTranscriber: blocked layout with pinned variants; autotune measures on the first start and restores on the second', { timeout: 240_000 }, async (t) => {
+test('webgpu through createTranscriber: blocked layout with pinned variants; autotune measures on the first start and restores on the second', { skip: skipWithoutSharedData('whisper-assets/gpt2.tiktoken'), timeout: 240_000 }, async (t) => {
   const context = deviceOrSkip(gpu, t);
   if (!context) return;
   context.device.destroy();

@@ -202,7 +202,7 @@ function pathsTo(root: unknown, buffer: ArrayBufferLike): string[] {
   return found;
 }
 
-test('with a precision that converts, nothing the transcriber holds views the loaded file; without one, its model does', async () => {
+test('with a precision that converts, nothing the transcriber holds views the loaded file; without one, its model does', { skip: skipWithoutSharedData('whisper-assets/gpt2.tiktoken') }, async () => {
   const { dir } = await cachedSyntheticModel({ preset: 'mini', seed: 3, format: 'huggingface', dtype: 'f32' });
   const loaded = await loadModel(dir);
   const file = loaded.weights.encoder.conv1.weight.bytes.buffer;
@@ -232,7 +232,7 @@ function flattenTensors(node: unknown, into: Record<string, { bytes: Uint8Array 
   return into;
 }
 
-test('the loaded file is garbage-collected once the caller drops the model the transcriber narrowed (node --expose-gc child)', { timeout: 120_000 }, async (t) => {
+test('the loaded file is garbage-collected once the caller drops the model the transcriber narrowed (node --expose-gc child)', { skip: skipWithoutSharedData('whisper-assets/gpt2.tiktoken'), timeout: 120_000 }, async (t) => {
   const { dir } = await cachedSyntheticModel({ preset: 'mini', seed: 3, format: 'huggingface', dtype: 'f32' });
   const { spawnSync } = await import('node:child_process');
   const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');

@@ -10,10 +10,14 @@ import { MurmurError } from '../../src/core/errors.ts';
 import { CPU_KERNEL_VARIANTS } from '../../src/kernels-wgsl/variants.ts';
 import { applyPrecision, precisionConversions } from '../../src/core/device/weight-precision.ts';
 import { loadModel } from '../../src/core/formats/load-model.ts';
+import { skipWithoutSharedData } from '../shared-data.ts';
 
 const mini = () => cachedSyntheticModel({ preset: 'mini', seed: 7, format: 'huggingface', dtype: 'f32' });
 
-test("backend 'auto' follows the plan: the first backend that builds, with the plan's reasons and threads", { timeout: 120_000 }, async () => {
+// The synthetic models carry Whisper's real tokenizer, read from the shared reference data.
+const SKIP_WITHOUT_TOKENIZER = skipWithoutSharedData('whisper-assets/gpt2.tiktoken');
+
+test("backend 'auto' follows the plan: the first backend that builds, with the plan's reasons and threads", { skip: SKIP_WITHOUT_TOKENIZER, timeout: 120_000 }, async () => {
   const stages: string[] = [];
   const transcriber = await createTranscriber({ model: (await mini()).dir, onProgress: (event) => void (stages.at(-1) !== event.stage && stages.push(event.stage)) });
   try {
@@ -44,7 +48,7 @@ test("backend 'auto' follows the plan: the first backend that builds, with the p
   }
 });
 
-test('plan overrides from createTranscriber reach the engine and are explained', { timeout: 120_000 }, async () => {
+test('plan overrides from createTranscriber reach the engine and are explained', { skip: SKIP_WITHOUT_TOKENIZER, timeout: 120_000 }, async () => {
   const transcriber = await createTranscriber({ model: (await mini()).dir, plan: { backendOrder: ['reference'], threads: 1 } });
   try {
     assert.equal(transcriber.plan.backend, 'reference');
@@ -57,7 +61,7 @@ test('plan overrides from createTranscriber reach the engine and are explained',
   }
 });
 
-test('a backend that cannot be built is recorded with its reason and the next one is used', { timeout: 120_000 }, async () => {
+test('a backend that cannot be built is recorded with its reason and the next one is used', { skip: SKIP_WITHOUT_TOKENIZER, timeout: 120_000 }, async () => {
   // WebGPU cannot be built in Node without a GPU object; the plan falls back to the reference.
   const transcriber = await createTranscriber({ model: (await mini()).dir, plan: { backendOrder: ['webgpu', 'webnn', 'reference'] } });
   try {
@@ -81,14 +85,14 @@ test('a backend that cannot be built is recorded with its reason and the next on
   }
 });
 
-test('a plan no backend of which builds rejects with a BACKEND error listing every attempt', { timeout: 60_000 }, async () => {
+test('a plan no backend of which builds rejects with a BACKEND error listing every attempt', { skip: SKIP_WITHOUT_TOKENIZER, timeout: 60_000 }, async () => {
   await assert.rejects(
     createTranscriber({ model: (await mini()).dir, plan: { backendOrder: ['webgpu'] } }),
     (error: unknown) => error instanceof MurmurError && error.code === 'BACKEND' && /webgpu: /.test(error.message),
   );
 });
 
-test("plan overrides {layout: 'blocked', precision: 'q8'} reach the WASM backend: tiles and int8 weights, fewer bytes", { timeout: 120_000 }, async (t) => {
+test("plan overrides {layout: 'blocked', precision: 'q8'} reach the WASM backend: tiles and int8 weights, fewer bytes", { skip: SKIP_WITHOUT_TOKENIZER, timeout: 120_000 }, async (t) => {
   const model = (await mini()).dir;
   const baseline = await createTranscriber({ model, plan: { backendOrder: ['wasm'], threads: 1 } });
   const silence = new Float32Array(16000);
@@ -122,7 +126,7 @@ test("plan overrides {layout: 'blocked', precision: 'q8'} reach the WASM backend
   }
 });
 
-test('a layout a backend cannot consume runs row-major there, with the reason; precision never upcasts', { timeout: 120_000 }, async () => {
+test('a layout a backend cannot consume runs row-major there, with the reason; precision never upcasts', { skip: SKIP_WITHOUT_TOKENIZER, timeout: 120_000 }, async () => {
   const quantized = await cachedSyntheticModel({ preset: 'mini', seed: 7, format: 'ggml', dtype: 'q8_0' });
   const transcriber = await createTranscriber({ model: quantized.path, plan: { backendOrder: ['reference'], layout: 'blocked', precision: 'f16' } });
   try {
@@ -137,7 +141,7 @@ test('a layout a backend cannot consume runs row-major there, with the reason; p
   }
 });
 
-test('kernel variants set by the caller are pinned on the WebGPU attempt', { timeout: 60_000 }, async () => {
+test('kernel variants set by the caller are pinned on the WebGPU attempt', { skip: SKIP_WITHOUT_TOKENIZER, timeout: 60_000 }, async () => {
   const kernelVariants = { ...CPU_KERNEL_VARIANTS };
   const transcriber = await createTranscriber({ model: (await mini()).dir, plan: { backendOrder: ['webgpu', 'reference'], kernelVariants } });
   try {
@@ -150,7 +154,7 @@ test('kernel variants set by the caller are pinned on the WebGPU attempt', { tim
   }
 });
 
-test('the model is narrowed once per init: a failed attempt does not convert again, and the bytes reported are the narrowed ones', { timeout: 120_000 }, async (t) => {
+test('the model is narrowed once per init: a failed attempt does not convert again, and the bytes reported are the narrowed ones', { skip: SKIP_WITHOUT_TOKENIZER, timeout: 120_000 }, async (t) => {
   const { dir } = await mini();
   const loaded = await loadModel(dir);
   const expected = { q8: applyPrecision(loaded, 'q8'), f16: applyPrecision(loaded, 'f16') };
